@@ -14,6 +14,8 @@ import numpy as np
 
 from rlspec import validation
 
+__all__ = ["expectation", "expected_estimate"]
+
 
 def expectation(values, probabilities) -> float:
     """E_{x ~ p}[f(x)] = sum_x p(x) f(x)."""

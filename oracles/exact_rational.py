@@ -18,6 +18,8 @@ import numpy as np
 from rlspec import validation
 from rlspec.oracles.policy_evaluation import NonTerminatingPolicyError, absorbing_zero_reward_states
 
+__all__ = ["evaluate_policy_exact", "action_values_exact", "optimal_values_exact", "discounted_returns_exact"]
+
 Matrix = list[list[Fraction]]
 
 

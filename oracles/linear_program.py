@@ -28,6 +28,8 @@ import scipy.optimize
 from rlspec import validation
 from rlspec.oracles.policy_evaluation import absorbing_zero_reward_states
 
+__all__ = ["optimal_values_lp", "optimal_occupancy_lp"]
+
 FEASIBILITY_TOLERANCE = 1e-10
 
 _HIGHS_OPTIONS = {

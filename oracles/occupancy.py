@@ -16,6 +16,8 @@ import scipy.linalg
 
 from rlspec import validation
 
+__all__ = ["state_occupancy", "state_action_occupancy"]
+
 
 def state_occupancy(transitions, gamma, policy, initial_distribution) -> np.ndarray:
     """nu^pi[s], a probability vector."""

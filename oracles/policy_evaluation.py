@@ -25,6 +25,8 @@ import scipy.sparse.linalg
 from rlspec import validation
 from rlspec.validation import InvalidInputError
 
+__all__ = ["evaluate_policy", "action_values", "expected_return"]
+
 #: Above this many states the solve switches to scipy.sparse (taxi has 500 states).
 SPARSE_THRESHOLD = 200
 

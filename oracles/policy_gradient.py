@@ -27,6 +27,8 @@ from rlspec import validation
 from rlspec.oracles.occupancy import state_occupancy
 from rlspec.oracles.policy_evaluation import action_values, expected_return
 
+__all__ = ["softmax", "softmax_policy_gradient", "softmax_policy_gradient_finite_difference", "performance_difference"]
+
 FINITE_DIFFERENCE_STEP = np.finfo(np.float64).eps ** (1.0 / 3.0)
 
 

@@ -11,6 +11,8 @@ import numpy as np
 
 from rlspec import validation
 
+__all__ = ["one_step_lookahead", "bellman_expectation_backup_v", "bellman_expectation_backup_q", "bellman_optimality_backup", "policy_markov_matrix", "policy_reward_vector", "evaluate_policy_matrix_form"]
+
 
 def one_step_lookahead(transitions, rewards, gamma, values) -> np.ndarray:
     r"""Action values from state values by one step of look-ahead.

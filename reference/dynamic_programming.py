@@ -20,6 +20,8 @@ from rlspec.reference.bellman import (
 )
 from rlspec.reference.policies import greedy_policy
 
+__all__ = ["iterative_policy_evaluation", "policy_improvement", "policy_iteration", "value_iteration"]
+
 #: Default stopping threshold: with gamma <= 0.99 the error bound is below 1e-8.
 THRESHOLD = 1e-10
 

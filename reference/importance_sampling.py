@@ -6,6 +6,8 @@ import numpy as np
 
 from rlspec import validation
 
+__all__ = ["importance_sampling_estimate"]
+
 
 def importance_sampling_estimate(values, target_probabilities, behaviour_probabilities) -> float:
     r"""Estimate :math:`\mathbb E_{x\sim p}[f(x)]` from samples drawn from q.

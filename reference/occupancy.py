@@ -8,6 +8,8 @@ from rlspec import validation
 from rlspec.reference.bellman import policy_markov_matrix
 from rlspec.reference.dynamic_programming import MAX_SWEEPS, THRESHOLD, NotConvergedError
 
+__all__ = ["state_occupancy_by_iteration", "state_action_occupancy", "policy_from_occupancy"]
+
 
 def state_occupancy_by_iteration(transitions, gamma, policy, initial_distribution,
                                  threshold: float = THRESHOLD) -> np.ndarray:

@@ -6,6 +6,8 @@ import numpy as np
 
 from rlspec import validation
 
+__all__ = ["greedy_policy", "epsilon_greedy"]
+
 
 def greedy_policy(action_values) -> np.ndarray:
     r"""The deterministic policy :math:`\pi(s) = \arg\max_a Q(s, a)` as a one-hot table.

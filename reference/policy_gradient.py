@@ -12,6 +12,8 @@ from rlspec.reference.bellman import one_step_lookahead
 from rlspec.reference.dynamic_programming import iterative_policy_evaluation
 from rlspec.reference.occupancy import state_occupancy_by_iteration
 
+__all__ = ["softmax_policy", "policy_gradient_theorem", "performance_difference_by_advantages"]
+
 
 def softmax_policy(theta) -> np.ndarray:
     r"""The tabular softmax policy :math:`\pi_\theta(a|s) = e^{\theta_{s,a}} / \sum_b e^{\theta_{s,b}}`.

@@ -6,6 +6,8 @@ import numpy as np
 
 from rlspec import validation
 
+__all__ = ["discounted_returns"]
+
 
 def discounted_returns(rewards, gamma) -> np.ndarray:
     r"""The discounted return from every step of one finished episode.

@@ -1,0 +1,76 @@
+"""Adapters: wrap a function written in another convention so that it takes the canonical
+arguments of a check.
+
+>>> import numpy as np
+>>> def evaluate(P, R, discount, pi):          # your names...
+...     return np.linalg.solve(np.eye(len(R)) - discount * np.einsum("sa,sat->st", pi, P),
+...                            (pi * R).sum(1))
+>>> candidate = rename(evaluate, transitions="P", rewards="R", gamma="discount", policy="pi")
+>>> candidate(transitions=np.ones((1, 1, 1)), rewards=np.ones((1, 1)), gamma=0.5,
+...           policy=np.ones((1, 1)))
+array([2.])
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+
+
+def rename(candidate: Callable, **names: str) -> Callable:
+    """Pass canonical argument ``k`` to ``candidate`` as keyword ``names[k]``."""
+
+    @functools.wraps(candidate)
+    def adapted(**arguments):
+        return candidate(**{names.get(key, key): value for key, value in arguments.items()})
+
+    return adapted
+
+
+def action_major(candidate: Callable) -> Callable:
+    """For functions that index transitions as ``P[a, s, s']`` (and rewards as ``R[a, s]``),
+    the layout of pymdptoolbox and many course notebooks."""
+
+    @functools.wraps(candidate)
+    def adapted(**arguments):
+        if "transitions" in arguments:
+            arguments["transitions"] = np.ascontiguousarray(arguments["transitions"].transpose(1, 0, 2))
+        if "rewards" in arguments:
+            arguments["rewards"] = np.ascontiguousarray(arguments["rewards"].T)
+        return candidate(**arguments)
+
+    return adapted
+
+
+def gymnasium_transition_table(candidate: Callable) -> Callable:
+    """For functions that read gymnasium's toy-text table ``P[s][a] = [(prob, next_state,
+    reward, terminated), ...]`` (FrozenLake's ``env.unwrapped.P``) instead of arrays.
+
+    The candidate receives ``transition_table`` in place of ``transitions`` and ``rewards``;
+    every outcome of (s, a) carries the expected reward r(s, a), which leaves every
+    expectation unchanged, and ``terminated`` is True when the next state is absorbing
+    with reward 0, the spec's terminal states.
+    """
+
+    @functools.wraps(candidate)
+    def adapted(transitions, rewards, **arguments):
+        n_states, n_actions, _ = transitions.shape
+        absorbing = [bool(np.all(transitions[s, :, s] == 1.0) and np.all(rewards[s] == 0.0))
+                     for s in range(n_states)]
+        table = {
+            s: {a: [(float(transitions[s, a, t]), t, float(rewards[s, a]), absorbing[t])
+                    for t in np.flatnonzero(transitions[s, a])]
+                for a in range(n_actions)}
+            for s in range(n_states)
+        }
+        return candidate(transition_table=table, **arguments)
+
+    return adapted
+
+
+ADAPTERS = {
+    "action-major": action_major,
+    "gymnasium-table": gymnasium_transition_table,
+}

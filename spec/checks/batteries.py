@@ -1,0 +1,673 @@
+"""The batteries of the MDP chapter: canonical signatures, cases and judges.
+
+Each battery judges a candidate against an oracle from ``rlspec.oracles`` (never against
+``rlspec.reference``).  Arrays follow the spec's conventions: ``transitions[s, a, s_next]``,
+``rewards[s, a]`` (expected reward), ``policy[s, a] = pi(a|s)``, float64 throughout.
+Terminal states are absorbing with reward 0, so an episodic MDP needs no extra argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+from hypothesis import strategies as st
+
+from rlspec.checks.runner import CandidateFailure, Caller, Case, Mismatch, compare
+from rlspec.oracles import enumeration, epsilon_greedy, exact_rational, linear_program, occupancy
+from rlspec.oracles import policy_evaluation, policy_gradient
+from rlspec.oracles.policy_evaluation import NonTerminatingPolicyError
+from rlspec.toy_mdps import strategies
+from rlspec.toy_mdps.mdp import TabularMDP
+
+Judge = Callable[[Case, Caller, float], "Mismatch | None"]
+
+
+@dataclass(frozen=True)
+class Battery:
+    name: str
+    spec_id: str
+    summary: str
+    signature: str
+    reference: str  # "module:function", the rlspec reference in this signature
+    judge: Judge
+    make_generated: Callable[[], st.SearchStrategy]
+    make_edge_cases: Callable[[], list[Case]]
+    make_toy_cases: Callable[[], list[Case]]
+
+    def generated_cases(self) -> st.SearchStrategy:
+        return self.make_generated()
+
+    def edge_cases(self) -> list[Case]:
+        return self.make_edge_cases()
+
+    def toy_cases(self) -> list[Case]:
+        return self.make_toy_cases()
+
+
+BATTERIES: dict[str, Battery] = {}
+
+
+def battery(name: str) -> Battery:
+    """The battery called ``name``; a KeyError lists the valid names."""
+    try:
+        return BATTERIES[name]
+    except KeyError:
+        raise KeyError(f"no check called {name!r}; valid checks: {', '.join(sorted(BATTERIES))}") \
+            from None
+
+
+def _register(**fields) -> None:
+    BATTERIES[fields["name"]] = Battery(**fields)
+
+
+# --------------------------------------------------------------------------- cases
+
+def _mdp_arguments(mdp: TabularMDP) -> dict:
+    return {"transitions": np.array(mdp.transitions), "rewards": np.array(mdp.rewards),
+            "gamma": mdp.gamma}
+
+
+def _uniform(mdp: TabularMDP) -> np.ndarray:
+    return np.full((mdp.n_states, mdp.n_actions), 1.0 / mdp.n_actions)
+
+
+def _tiny_mdps() -> list[TabularMDP]:
+    """Edge cases worked out by hand in the spec entries: a single self-loop (V = r / (1 -
+    gamma)), gamma = 0 (V = r_pi), an episodic chain with gamma = 1, two actions that tie."""
+    stay = np.ones((1, 1, 1))
+    to_terminal = np.array([[[0.0, 1.0]], [[0.0, 1.0]]])
+    two_actions = np.array([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [0.0, 1.0]]])
+    return [
+        TabularMDP(stay, [[1.0]], 0.5, name="self-loop, r = 1, gamma = 1/2"),
+        TabularMDP(two_actions, [[1.0, 2.0], [0.0, 0.0]], 0.0, name="gamma = 0"),
+        TabularMDP(to_terminal, [[-1.0], [0.0]], 1.0, terminal_states=[1],
+                   name="one step to a terminal state, gamma = 1"),
+        TabularMDP(two_actions, [[1.0, 1.0], [2.0, 2.0]], 0.5, name="tied actions"),
+    ]
+
+
+#: Small named MDPs, smallest first: every battery runs its candidate on these after the
+#: generated cases.  frozenlake-8x8 and taxi stay out: a plain-loop candidate would take
+#: minutes on them, and they add no case the small ones lack.
+TOY_NAMES = ("two-state", "bandit-10", "chain-5", "random-walk-5", "sb-gridworld-4x4",
+             "random-walk-19", "frozenlake-4x4", "sb-gridworld-5x5")
+
+
+def _toy_mdps(discounted_only: bool = False, names=TOY_NAMES) -> list[TabularMDP]:
+    from rlspec.toy_mdps.catalogue import make
+
+    mdps = [make(name) for name in names]
+    return [mdp for mdp in mdps if mdp.gamma < 1.0 or not discounted_only]
+
+
+def _policy_cases(mdps, extra=lambda mdp: {}) -> list[Case]:
+    return [Case(mdp.name, {**_mdp_arguments(mdp), "policy": _uniform(mdp), **extra(mdp)},
+                 {"mdp": mdp}) for mdp in mdps]
+
+
+def _mdp_cases(episodic: bool | None = None):
+    """Generated MDPs: continuing with gamma < 1, or episodic (gamma may be 1)."""
+    flags = st.booleans() if episodic is None else st.just(episodic)
+    return flags.flatmap(lambda flag: strategies.mdps(episodic=flag))
+
+
+@st.composite
+def _mdp_policy_cases(draw, episodic: bool | None = None, kind=None) -> Case:
+    mdp = draw(_mdp_cases(episodic))
+    kind = kind or draw(st.sampled_from(["stochastic", "deterministic"]))
+    policy = draw(strategies.policies(mdp.n_states, mdp.n_actions, kind=kind))
+    return Case("generated", {**_mdp_arguments(mdp), "policy": policy}, {"mdp": mdp})
+
+
+def _state_vectors(size: int):
+    return st.lists(st.integers(-8, 8), min_size=size, max_size=size).map(
+        lambda values: np.array(values, dtype=np.float64))
+
+
+# ----------------------------------------------------------------- exact helpers
+
+def _exact_lookahead(transitions, rewards, gamma, values) -> np.ndarray:
+    """r(s, a) + gamma sum_s' p(s'|s, a) V(s') in exact rationals, rounded once to float."""
+    exact_values = list(exact_rational.to_fractions(values))
+    q = exact_rational.action_values_exact(transitions, rewards, gamma, exact_values)
+    return q
+
+
+def _to_float(array) -> np.ndarray:
+    return np.vectorize(float, otypes=[np.float64])(array)
+
+
+def _policy_answer(answer: np.ndarray, n_states: int, n_actions: int, tolerance: float):
+    """Accept a policy as probabilities [s, a] or as one action index per state."""
+    if answer.shape == (n_states,):
+        if not np.all((answer == np.round(answer)) & (answer >= 0) & (answer < n_actions)):
+            raise CandidateFailure("type", f"returned action indices outside range({n_actions})",
+                                   answer)
+        return np.eye(n_actions)[answer.astype(int)]
+    if answer.shape != (n_states, n_actions):
+        raise CandidateFailure(
+            "shape", f"returned shape {answer.shape}, expected ({n_states}, {n_actions}) "
+                     f"probabilities or ({n_states},) actions", answer)
+    if (answer < -tolerance).any() or np.any(np.abs(answer.sum(axis=1) - 1.0) > tolerance):
+        raise CandidateFailure("type", "returned a policy whose rows are not distributions",
+                               answer)
+    return answer
+
+
+# --------------------------------------------------------------------- judges
+
+def _judge_discounted_return(case, call, tolerance):
+    expected = _to_float(np.array(exact_rational.discounted_returns_exact(**case.arguments),
+                                  dtype=object))
+    return compare(expected, call(case.arguments, expected.shape), tolerance)
+
+
+def _judge_backup_v(case, call, tolerance):
+    a = case.arguments
+    q = _exact_lookahead(a["transitions"], a["rewards"], a["gamma"], a["values"])
+    policy = exact_rational.to_fractions(a["policy"])
+    expected = _to_float((policy * q).sum(axis=1))
+    found = compare(expected, call(a, expected.shape), tolerance)
+    if found or a["gamma"] == 1.0:
+        return found
+    # The Bellman equation: V^pi is a fixed point of the backup.
+    v_pi = policy_evaluation.evaluate_policy(a["transitions"], a["rewards"], a["gamma"], a["policy"])
+    found = compare(v_pi, call({**a, "values": v_pi}, v_pi.shape), tolerance)
+    return found and Mismatch("V^pi is not a fixed point: " + found.message,
+                              found.expected, found.got, found.tolerance)
+
+
+def _judge_backup_q(case, call, tolerance):
+    a = case.arguments
+    policy = exact_rational.to_fractions(a["policy"])
+    next_values = (policy * exact_rational.to_fractions(a["action_values"])).sum(axis=1)
+    q = exact_rational.action_values_exact(a["transitions"], a["rewards"], a["gamma"],
+                                           list(next_values))
+    expected = _to_float(q)
+    return compare(expected, call(a, expected.shape), tolerance)
+
+
+def _judge_optimality_backup(case, call, tolerance):
+    a = case.arguments
+    expected = _to_float(_exact_lookahead(a["transitions"], a["rewards"], a["gamma"],
+                                          a["values"]).max(axis=1))
+    got = call(a, expected.shape)
+    found = compare(expected, got, tolerance)
+    if found:
+        return found
+    # Contraction: ||B U - B V|| <= gamma ||U - V|| in the sup norm.
+    other = case.context["other_values"]
+    got_other = call({**a, "values": other}, expected.shape)
+    distance_after = float(np.max(np.abs(got - got_other)))
+    bound = a["gamma"] * float(np.max(np.abs(a["values"] - other)))
+    slack = tolerance * max(1.0, float(np.max(np.abs(expected))))
+    if distance_after > bound + slack:
+        return Mismatch(f"not a gamma-contraction: ||BU - BV|| = {distance_after:.6g} > "
+                        f"gamma ||U - V|| = {bound:.6g} (U = values, V = {other.tolist()})",
+                        bound, distance_after, slack)
+    return None
+
+
+def _judge_policy_evaluation(case, call, tolerance):
+    a = case.arguments
+    expected = policy_evaluation.evaluate_policy(**a)
+    return compare(expected, call(a, expected.shape), tolerance)
+
+
+def _optimal_values(arguments) -> np.ndarray:
+    """Exact policy iteration in rationals for small MDPs, the LP beyond."""
+    if arguments["rewards"].size <= 30:
+        values, _ = exact_rational.optimal_values_exact(**arguments)
+        return _to_float(np.array(values, dtype=object))
+    return linear_program.optimal_values_lp(**arguments)
+
+
+def _judge_optimal_values(case, call, tolerance):
+    expected = _optimal_values(case.arguments)
+    return compare(expected, call(case.arguments, expected.shape), tolerance)
+
+
+def _judge_optimal_policy(case, call, tolerance):
+    a = case.arguments
+    n_states, n_actions = a["rewards"].shape
+    policy = _policy_answer(call(a, None), n_states, n_actions, tolerance)
+    expected = _optimal_values(a)
+    try:
+        achieved = policy_evaluation.evaluate_policy(a["transitions"], a["rewards"], a["gamma"], policy)
+    except NonTerminatingPolicyError:
+        return Mismatch("the returned policy never terminates from some states, so its "
+                        "return is -infinity there", expected, policy)
+    found = compare(expected, achieved, tolerance)
+    return found and Mismatch("the returned policy is not optimal: its values "
+                              + found.message, expected, achieved, found.tolerance)
+
+
+def _judge_policy_improvement(case, call, tolerance):
+    a = case.arguments
+    n_states, n_actions = a["rewards"].shape
+    policy = _policy_answer(call(a, None), n_states, n_actions, tolerance)
+    q = _to_float(_exact_lookahead(a["transitions"], a["rewards"], a["gamma"], a["values"]))
+    best = q.max(axis=1)
+    chosen = (policy * q).sum(axis=1)
+    slack = tolerance * max(1.0, float(np.max(np.abs(q))))
+    if np.any(chosen < best - slack):
+        s = int(np.argmax(best - chosen))
+        return Mismatch(f"not greedy in state {s}: the policy's expected Q is {chosen[s]:.6g} "
+                        f"but max_a Q(s, a) = {best[s]:.6g}", best, chosen, slack)
+    # The policy improvement theorem, when values = V^pi of the case's policy.
+    old_policy = case.context.get("policy")
+    if old_policy is None:
+        return None
+    old_values = a["values"]
+    new_values = policy_evaluation.evaluate_policy(a["transitions"], a["rewards"], a["gamma"], policy)
+    if np.any(new_values < old_values - slack):
+        return Mismatch("the improved policy is worse than the old one in some state",
+                        old_values, new_values, slack)
+    return None
+
+
+def _judge_epsilon_greedy(case, call, tolerance):
+    q, epsilon = case.arguments["action_values"], case.arguments["epsilon"]
+    got = call(case.arguments, q.shape)
+    problems = epsilon_greedy.epsilon_greedy_violations(q, epsilon, got, tolerance)
+    if not problems:
+        return None
+    one_answer = epsilon / q.shape[1] + (1.0 - epsilon) * np.eye(q.shape[1])[np.argmax(q, axis=1)]
+    return Mismatch("; ".join(problems[:3]) + " (tied maximisers may split the greedy mass "
+                    "any way; expected shows one valid answer)", one_answer, got, tolerance)
+
+
+def _judge_state_occupancy(case, call, tolerance):
+    expected = occupancy.state_occupancy(**case.arguments)
+    return compare(expected, call(case.arguments, expected.shape), tolerance)
+
+
+def _judge_state_action_occupancy(case, call, tolerance):
+    expected = occupancy.state_action_occupancy(**case.arguments)
+    return compare(expected, call(case.arguments, expected.shape), tolerance)
+
+
+def _judge_policy_from_occupancy(case, call, tolerance):
+    rho = case.arguments["occupancy"]
+    got = _policy_answer(call(case.arguments, rho.shape), *rho.shape, tolerance)
+    visited = rho.sum(axis=1) > 0
+    expected = np.where(visited[:, None], case.context["policy"], got)
+    return compare(expected, got, tolerance)
+
+
+def _judge_performance_difference(case, call, tolerance):
+    expected = np.asarray(policy_gradient.performance_difference(**case.arguments))
+    return compare(expected, call(case.arguments, ()), tolerance)
+
+
+def _judge_policy_gradient(case, call, tolerance):
+    expected = policy_gradient.softmax_policy_gradient(**case.arguments)
+    return compare(expected, call(case.arguments, expected.shape), tolerance)
+
+
+def _judge_importance_sampling(case, call, tolerance):
+    a = case.arguments
+    exact = [Fraction(f) * Fraction(p) / Fraction(q) for f, p, q in
+             zip(a["values"], a["target_probabilities"], a["behaviour_probabilities"])]
+    expected = np.asarray(float(sum(exact, Fraction(0)) / len(exact)))
+    found = compare(expected, call(a, ()), tolerance)
+    if found:
+        return found
+    # Unbiasedness: averaged over every pair of samples from q, the estimate is E_p[f].
+    values, target, behaviour = (case.context[k] for k in ("values", "target", "behaviour"))
+    if np.any((behaviour == 0) & (target * values != 0)):
+        return None  # q misses part of p's support: no estimator can be unbiased (erratum)
+
+    def estimate(f, p, q):
+        return float(call({"values": f, "target_probabilities": p,
+                           "behaviour_probabilities": q}, ()))
+
+    mean = enumeration.expected_estimate(estimate, values, target, behaviour, n_samples=2)
+    truth = enumeration.expectation(values, target)
+    return compare(np.asarray(truth), np.asarray(mean), tolerance) and Mismatch(
+        f"biased: over all pairs of samples from q the estimate averages {mean:.6g}, "
+        f"but E_p[f] = {truth:.6g}", truth, mean)
+
+
+# ------------------------------------------------------------- generated cases
+
+@st.composite
+def _returns_cases(draw):
+    rewards = draw(st.lists(st.integers(-4, 4), min_size=1, max_size=8))
+    gamma = draw(st.sampled_from([0.5, 0.0, 1.0, 0.9, 0.25]))
+    return Case("generated", {"rewards": np.array(rewards, dtype=np.float64), "gamma": gamma})
+
+
+@st.composite
+def _backup_cases(draw, with_policy=True, q_values=False):
+    case = draw(_mdp_policy_cases())
+    mdp = case.context["mdp"]
+    size = mdp.n_states * mdp.n_actions if q_values else mdp.n_states
+    values = draw(_state_vectors(size))
+    arguments = dict(case.arguments)
+    if not with_policy:
+        del arguments["policy"]
+    if q_values:
+        arguments["action_values"] = values.reshape(mdp.n_states, mdp.n_actions)
+    else:
+        arguments["values"] = values
+    return Case("generated", arguments, {"mdp": mdp, "other_values": draw(_state_vectors(mdp.n_states))})
+
+
+@st.composite
+def _optimal_cases(draw):
+    mdp = draw(_mdp_cases())
+    return Case("generated", _mdp_arguments(mdp), {"mdp": mdp})
+
+
+@st.composite
+def _improvement_cases(draw):
+    case = draw(_mdp_policy_cases())
+    a = case.arguments
+    values = policy_evaluation.evaluate_policy(**a)
+    arguments = {k: a[k] for k in ("transitions", "rewards", "gamma")}
+    return Case("generated", {**arguments, "values": values},
+                {"mdp": case.context["mdp"], "policy": a["policy"]})
+
+
+@st.composite
+def _epsilon_greedy_cases(draw):
+    n_states, n_actions = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    q = draw(st.lists(st.integers(-2, 2), min_size=n_states * n_actions,
+                      max_size=n_states * n_actions))
+    epsilon = draw(st.sampled_from([0.5, 0.0, 1.0, 0.1, 0.25]))
+    return Case("generated", {"action_values": np.array(q, dtype=np.float64).reshape(n_states, n_actions),
+                              "epsilon": epsilon})
+
+
+@st.composite
+def _occupancy_cases(draw):
+    case = draw(_mdp_policy_cases(episodic=False))
+    mdp = case.context["mdp"]
+    initial = draw(strategies.probability_vectors(mdp.n_states))
+    a = case.arguments
+    return Case("generated", {"transitions": a["transitions"], "gamma": a["gamma"],
+                              "policy": a["policy"], "initial_distribution": initial},
+                {"mdp": mdp})
+
+
+@st.composite
+def _policy_from_occupancy_cases(draw):
+    case = draw(_occupancy_cases())
+    rho = occupancy.state_action_occupancy(**case.arguments)
+    # Unvisited states have rho = 0 up to rounding; make that exact.
+    rho[rho.sum(axis=1) < 1e-12] = 0.0
+    return Case("generated", {"occupancy": rho}, {"policy": case.arguments["policy"]})
+
+
+@st.composite
+def _performance_difference_cases(draw):
+    case = draw(_mdp_policy_cases(episodic=False))
+    mdp = case.context["mdp"]
+    new_policy = draw(strategies.policies(mdp.n_states, mdp.n_actions, kind="stochastic"))
+    initial = draw(strategies.probability_vectors(mdp.n_states))
+    a = case.arguments
+    return Case("generated", {**_mdp_arguments(mdp), "initial_distribution": initial,
+                              "new_policy": new_policy, "old_policy": a["policy"]}, {"mdp": mdp})
+
+
+@st.composite
+def _policy_gradient_cases(draw):
+    mdp = draw(_mdp_cases(episodic=False))
+    theta = draw(strategies.softmax_parameters(mdp.n_states, mdp.n_actions))
+    initial = draw(strategies.probability_vectors(mdp.n_states))
+    return Case("generated", {**_mdp_arguments(mdp), "initial_distribution": initial,
+                              "theta": theta}, {"mdp": mdp})
+
+
+@st.composite
+def _importance_sampling_cases(draw):
+    size = draw(st.integers(1, 4))
+    target = draw(strategies.probability_vectors(size))
+    behaviour = draw(strategies.probability_vectors(size))
+    values = np.array(draw(st.lists(st.integers(-4, 4), min_size=size, max_size=size)),
+                      dtype=np.float64)
+    support = np.flatnonzero(behaviour > 0)
+    samples = np.array(draw(st.lists(st.sampled_from(support.tolist()), min_size=1, max_size=4)))
+    return Case("generated", {"values": values[samples],
+                              "target_probabilities": target[samples],
+                              "behaviour_probabilities": behaviour[samples]},
+                {"values": values, "target": target, "behaviour": behaviour})
+
+
+# ------------------------------------------------------------ edge and toy cases
+
+def _edge_policy_cases(discounted_only=False) -> list[Case]:
+    return _policy_cases([m for m in _tiny_mdps() if m.gamma < 1.0 or not discounted_only])
+
+
+def _edge_backup_cases(key, q_values=False, with_policy=True) -> list[Case]:
+    cases = []
+    for case in _edge_policy_cases():
+        mdp = case.context["mdp"]
+        shape = (mdp.n_states, mdp.n_actions) if q_values else (mdp.n_states,)
+        arguments = dict(case.arguments)
+        if not with_policy:
+            del arguments["policy"]
+        arguments[key] = np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape)
+        cases.append(Case(case.label, arguments,
+                          {"mdp": mdp, "other_values": np.zeros(mdp.n_states)}))
+    return cases
+
+
+def _edge_optimal_cases() -> list[Case]:
+    return [Case(m.name, _mdp_arguments(m), {"mdp": m}) for m in _tiny_mdps()]
+
+
+def _toy_optimal_cases() -> list[Case]:
+    return [Case(m.name, _mdp_arguments(m), {"mdp": m})
+            for m in _toy_mdps(names=TOY_NAMES + ("cliff-walking",))]
+
+
+def _edge_improvement_cases(mdps=None) -> list[Case]:
+    cases = []
+    for case in _policy_cases(mdps if mdps is not None else _tiny_mdps()):
+        a = case.arguments
+        values = policy_evaluation.evaluate_policy(**a)
+        cases.append(Case(case.label, {k: a[k] for k in ("transitions", "rewards", "gamma")}
+                          | {"values": values}, {"policy": a["policy"]}))
+    return cases
+
+
+def _occupancy_case(mdp: TabularMDP) -> Case:
+    return Case(mdp.name, {"transitions": np.array(mdp.transitions), "gamma": mdp.gamma,
+                           "policy": _uniform(mdp),
+                           "initial_distribution": np.array(mdp.initial_distribution)},
+                {"mdp": mdp})
+
+
+def _occupancy_toy_cases(tiny=False) -> list[Case]:
+    mdps = _tiny_mdps() if tiny else _toy_mdps()
+    return [_occupancy_case(m) for m in mdps if m.gamma < 1.0]
+
+
+def _policy_from_occupancy_edge_cases() -> list[Case]:
+    cases = []
+    for case in _occupancy_toy_cases(tiny=True):
+        rho = occupancy.state_action_occupancy(**case.arguments)
+        cases.append(Case(case.label, {"occupancy": rho}, {"policy": case.arguments["policy"]}))
+    return cases
+
+
+def _pg_toy_cases(tiny=False) -> list[Case]:
+    cases = []
+    for case in _occupancy_toy_cases(tiny):
+        mdp = case.context["mdp"]
+        theta = np.tile(np.linspace(-1.0, 1.0, mdp.n_actions), (mdp.n_states, 1))
+        cases.append(Case(mdp.name, {**_mdp_arguments(mdp),
+                                     "initial_distribution": case.arguments["initial_distribution"],
+                                     "theta": theta}, {"mdp": mdp}))
+    return cases
+
+
+def _performance_difference_toy_cases(tiny=False) -> list[Case]:
+    cases = []
+    for case in _occupancy_toy_cases(tiny):
+        mdp = case.context["mdp"]
+        greedy = np.eye(mdp.n_actions)[np.arange(mdp.n_states) % mdp.n_actions]
+        cases.append(Case(mdp.name, {**_mdp_arguments(mdp),
+                                     "initial_distribution": case.arguments["initial_distribution"],
+                                     "new_policy": greedy, "old_policy": _uniform(mdp)},
+                          {"mdp": mdp}))
+    return cases
+
+
+# ------------------------------------------------------------------- registry
+
+MDP_ARGUMENTS = ("transitions[s, a, s'] float64, rewards[s, a] float64 (expected reward), "
+                 "gamma float in [0, 1]")
+
+_register(
+    name="discounted-return", spec_id="mdp.return",
+    summary="G_t = sum_k gamma^k r_{t+k} for every step of one finished episode",
+    signature="candidate(rewards[T], gamma) -> returns[T]",
+    reference="rlspec.reference.returns:discounted_returns",
+    judge=_judge_discounted_return, make_generated=_returns_cases,
+    make_edge_cases=lambda: [
+        Case("one step", {"rewards": np.array([3.0]), "gamma": 0.5}),
+        Case("gamma = 0", {"rewards": np.array([1.0, 2.0, 3.0]), "gamma": 0.0}),
+        Case("gamma = 1", {"rewards": np.array([1.0, 2.0, 3.0]), "gamma": 1.0}),
+    ],
+    make_toy_cases=lambda: [],
+)
+_register(
+    name="bellman-expectation-v", spec_id="mdp.bellman-expectation-v",
+    summary="one application of B^pi to a state-value vector",
+    signature=f"candidate(transitions, rewards, gamma, policy[s, a], values[s]) -> values[s]; {MDP_ARGUMENTS}",
+    reference="rlspec.reference.bellman:bellman_expectation_backup_v",
+    judge=_judge_backup_v, make_generated=lambda: _backup_cases(),
+    make_edge_cases=lambda: _edge_backup_cases("values"),
+    make_toy_cases=lambda: [],
+)
+_register(
+    name="bellman-expectation-q", spec_id="mdp.bellman-expectation-q",
+    summary="one application of B^pi to an action-value table",
+    signature=f"candidate(transitions, rewards, gamma, policy[s, a], action_values[s, a]) -> action_values[s, a]; {MDP_ARGUMENTS}",
+    reference="rlspec.reference.bellman:bellman_expectation_backup_q",
+    judge=_judge_backup_q, make_generated=lambda: _backup_cases(q_values=True),
+    make_edge_cases=lambda: _edge_backup_cases("action_values", q_values=True),
+    make_toy_cases=lambda: [],
+)
+_register(
+    name="bellman-optimality-backup", spec_id="mdp.bellman-optimality-operator",
+    summary="one application of the optimality operator B; also checks the contraction",
+    signature=f"candidate(transitions, rewards, gamma, values[s]) -> values[s]; {MDP_ARGUMENTS}",
+    reference="rlspec.reference.bellman:bellman_optimality_backup",
+    judge=_judge_optimality_backup, make_generated=lambda: _backup_cases(with_policy=False),
+    make_edge_cases=lambda: _edge_backup_cases("values", with_policy=False),
+    make_toy_cases=lambda: [],
+)
+_register(
+    name="policy-evaluation", spec_id="dp.policy-evaluation",
+    summary="V^pi of a stochastic policy",
+    signature=f"candidate(transitions, rewards, gamma, policy[s, a]) -> values[s]; {MDP_ARGUMENTS}",
+    reference="rlspec.reference.dynamic_programming:iterative_policy_evaluation",
+    judge=_judge_policy_evaluation, make_generated=lambda: _mdp_policy_cases(),
+    make_edge_cases=_edge_policy_cases,
+    make_toy_cases=lambda: _policy_cases(_toy_mdps()),
+)
+_register(
+    name="optimal-values", spec_id="dp.value-iteration",
+    summary="V*, the optimal state values",
+    signature=f"candidate(transitions, rewards, gamma) -> values[s]; {MDP_ARGUMENTS}",
+    reference="rlspec.reference.dynamic_programming:value_iteration",
+    judge=_judge_optimal_values, make_generated=_optimal_cases,
+    make_edge_cases=_edge_optimal_cases, make_toy_cases=_toy_optimal_cases,
+)
+_register(
+    name="optimal-policy", spec_id="dp.policy-iteration",
+    summary="an optimal policy (any one: ties are accepted)",
+    signature=f"candidate(transitions, rewards, gamma) -> policy[s, a] or actions[s]; {MDP_ARGUMENTS}",
+    reference="rlspec.reference.dynamic_programming:policy_iteration",
+    judge=_judge_optimal_policy, make_generated=_optimal_cases,
+    make_edge_cases=_edge_optimal_cases, make_toy_cases=_toy_optimal_cases,
+)
+_register(
+    name="policy-improvement", spec_id="dp.policy-improvement",
+    summary="the greedy policy with respect to V; with V = V^pi it must dominate pi",
+    signature=f"candidate(transitions, rewards, gamma, values[s]) -> policy[s, a] or actions[s]; {MDP_ARGUMENTS}",
+    reference="rlspec.reference.dynamic_programming:policy_improvement",
+    judge=_judge_policy_improvement, make_generated=_improvement_cases,
+    make_edge_cases=_edge_improvement_cases,
+    make_toy_cases=lambda: _edge_improvement_cases(_toy_mdps()),
+)
+_register(
+    name="epsilon-greedy", spec_id="mdp.epsilon-greedy",
+    summary="the epsilon-greedy policy of an action-value table",
+    signature="candidate(action_values[s, a], epsilon) -> policy[s, a]",
+    reference="rlspec.reference.policies:epsilon_greedy",
+    judge=_judge_epsilon_greedy, make_generated=_epsilon_greedy_cases,
+    make_edge_cases=lambda: [
+        Case("single action", {"action_values": np.array([[5.0]]), "epsilon": 0.3}),
+        Case("tie", {"action_values": np.array([[1.0, 1.0, 0.0]]), "epsilon": 0.3}),
+        Case("epsilon = 1", {"action_values": np.array([[0.0, 1.0]]), "epsilon": 1.0}),
+    ],
+    make_toy_cases=lambda: [],
+)
+_register(
+    name="state-occupancy", spec_id="mdp.state-occupancy",
+    summary="nu^pi, the (1 - gamma)-normalised discounted state visitation distribution",
+    signature="candidate(transitions[s, a, s'], gamma < 1, policy[s, a], initial_distribution[s]) -> nu[s]",
+    reference="rlspec.reference.occupancy:state_occupancy_by_iteration",
+    judge=_judge_state_occupancy, make_generated=_occupancy_cases,
+    make_edge_cases=lambda: _occupancy_toy_cases(tiny=True),
+    make_toy_cases=_occupancy_toy_cases,
+)
+_register(
+    name="state-action-occupancy", spec_id="mdp.state-action-occupancy",
+    summary="rho^pi(s, a) = nu^pi(s) pi(a|s)",
+    signature="candidate(transitions[s, a, s'], gamma < 1, policy[s, a], initial_distribution[s]) -> rho[s, a]",
+    reference="rlspec.reference.occupancy:state_action_occupancy",
+    judge=_judge_state_action_occupancy, make_generated=_occupancy_cases,
+    make_edge_cases=lambda: _occupancy_toy_cases(tiny=True),
+    make_toy_cases=_occupancy_toy_cases,
+)
+_register(
+    name="policy-from-occupancy", spec_id="mdp.occupancy-theorem-2",
+    summary="the policy that generates an occupancy measure (any distribution where unvisited)",
+    signature="candidate(occupancy[s, a]) -> policy[s, a]",
+    reference="rlspec.reference.occupancy:policy_from_occupancy",
+    judge=_judge_policy_from_occupancy, make_generated=_policy_from_occupancy_cases,
+    make_edge_cases=_policy_from_occupancy_edge_cases,
+    make_toy_cases=lambda: [],
+)
+_register(
+    name="performance-difference", spec_id="pg.performance-difference",
+    summary="J(pi_new) - J(pi_old)",
+    signature="candidate(transitions, rewards, gamma < 1, initial_distribution[s], new_policy[s, a], old_policy[s, a]) -> float",
+    reference="rlspec.reference.policy_gradient:performance_difference_by_advantages",
+    judge=_judge_performance_difference, make_generated=_performance_difference_cases,
+    make_edge_cases=lambda: _performance_difference_toy_cases(tiny=True),
+    make_toy_cases=_performance_difference_toy_cases,
+)
+_register(
+    name="softmax-policy-gradient", spec_id="pg.policy-gradient-theorem",
+    summary="dJ/dtheta for the tabular softmax policy pi(a|s) = softmax(theta[s])_a",
+    signature="candidate(transitions, rewards, gamma < 1, initial_distribution[s], theta[s, a]) -> gradient[s, a]",
+    reference="rlspec.reference.policy_gradient:policy_gradient_theorem",
+    judge=_judge_policy_gradient, make_generated=_policy_gradient_cases,
+    make_edge_cases=lambda: _pg_toy_cases(tiny=True),
+    make_toy_cases=_pg_toy_cases,
+)
+_register(
+    name="importance-sampling", spec_id="pg.importance-sampling",
+    summary="the ordinary importance-sampling estimate of E_p[f] from samples of q",
+    signature="candidate(values[n], target_probabilities[n], behaviour_probabilities[n]) -> float",
+    reference="rlspec.reference.importance_sampling:importance_sampling_estimate",
+    judge=_judge_importance_sampling, make_generated=_importance_sampling_cases,
+    make_edge_cases=lambda: [
+        Case("one sample", {"values": np.array([2.0]), "target_probabilities": np.array([0.5]),
+                            "behaviour_probabilities": np.array([0.25])},
+             {"values": np.array([2.0, 0.0]), "target": np.array([0.5, 0.5]),
+              "behaviour": np.array([0.25, 0.75])}),
+    ],
+    make_toy_cases=lambda: [],
+)

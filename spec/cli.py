@@ -1,0 +1,255 @@
+"""The ``rlspec`` command: verify the spec, solve toy MDPs, list what exists, check your code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    if arguments.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return arguments.run(arguments)
+    except UsageError as error:
+        print(f"rlspec {arguments.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+class UsageError(Exception):
+    """A command-line argument names something that does not exist."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rlspec",
+        description="A verified reference specification and test-oracle suite for deep RL: "
+                    "exact oracles for the formulas of the notes, and checks for your own code.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    verify = commands.add_parser(
+        "verify", help="verify spec entries: rlspec's references against the exact oracles",
+        description="Run every spec entry's check against rlspec's own reference: edge cases, "
+                    "generated cases and the named toy MDPs. Exits 1 if any entry fails.")
+    verify.add_argument("ids", nargs="*", metavar="ID", help="spec IDs (default: all)")
+    verify.add_argument("--max-examples", type=int, default=None,
+                        help="generated cases per entry (default 25)")
+    verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    verify.set_defaults(run=_verify)
+
+    solve = commands.add_parser(
+        "solve", help="print the exact values of a named toy MDP",
+        description="Solve a named toy MDP exactly (linear solve for a policy's values, linear "
+                    "program for the optimal ones). Grid worlds print as grids.")
+    solve.add_argument("mdp", help="an MDP name from `rlspec list mdps`")
+    solve.add_argument("--policy", choices=["random", "optimal"], default="optimal",
+                       help="the equiprobable random policy or an optimal one (default)")
+    solve.add_argument("--gamma", type=float, default=None, help="override the discount")
+    solve.add_argument("--json", action="store_true",
+                       help="print {mdp, gamma, policy_kind, states, V, Q, policy} as JSON")
+    solve.set_defaults(run=_solve)
+
+    listing = commands.add_parser("list", help="list MDPs, checkable oracles or spec entries")
+    listing.add_argument("kind", nargs="?", choices=["mdps", "oracles", "spec"], default=None)
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=_list)
+
+    check = commands.add_parser(
+        "check", help="check your own function against an exact oracle",
+        description="Judge module:callable against the oracle ORACLE (see `rlspec list "
+                    "oracles` for names and signatures). Exit 0 if it conforms, 1 with a "
+                    "minimal counterexample if not, 2 on a usage error.")
+    check.add_argument("oracle", help="a check name, e.g. policy-evaluation")
+    check.add_argument("candidate", help="module:callable, importable from the current directory")
+    check.add_argument("--max-examples", type=int, default=100,
+                       help="generated cases to try (default 100)")
+    check.add_argument("--timeout", type=float, default=10.0,
+                       help="seconds allowed per call (default 10)")
+    check.add_argument("--tolerance", type=float, default=None,
+                       help="relative tolerance (default 1e-6 of max(1, |expected|))")
+    check.add_argument("--adapter", choices=["action-major", "gymnasium-table"], default=None,
+                       help="your function's input convention, if not the canonical one")
+    check.add_argument("--rename", action="append", default=[], metavar="CANONICAL=YOURS",
+                       help="pass a canonical argument under your parameter name (repeatable)")
+    check.add_argument("--discounted-only", action="store_true",
+                       help="leave out episodic gamma = 1 cases")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(run=_check)
+    return parser
+
+
+def _verify(arguments) -> int:
+    from rlspec import registry
+    from rlspec.verify import DEFAULT_EXAMPLES, verify
+
+    for spec_id in arguments.ids:
+        try:
+            registry.entry(spec_id)
+        except KeyError as error:
+            raise UsageError(error.args[0]) from None
+    started = time.perf_counter()
+    rows = []
+    for result in verify(arguments.ids, arguments.max_examples or DEFAULT_EXAMPLES):
+        rows.append(result)
+        if not arguments.json:
+            _print_verification_row(result, first=len(rows) == 1)
+    failed = [row for row in rows if not row.passed]
+    if arguments.json:
+        print(json.dumps([{**row.entry.summary(), "passed": row.passed,
+                           "cases": row.report.cases_run if row.report else 0,
+                           "seconds": round(row.seconds, 3), "error": row.error,
+                           "counterexample": row.report.to_dict()["counterexample"]
+                           if row.report else None} for row in rows], indent=2))
+    else:
+        for row in failed:
+            print()
+            print(row.error if row.error else row.report)
+        print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed "
+              f"({sum(row.report.cases_run for row in rows if row.report)} cases, "
+              f"{time.perf_counter() - started:.1f} s)")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _print_verification_row(result, first: bool) -> None:
+    if first:
+        print(f"{'ID':<34} {'TITLE':<46} {'STATUS':<9} {'CASES':>6} {'TIME':>7}  RESULT")
+    entry = result.entry
+    cases = result.report.cases_run if result.report else 0
+    print(f"{entry.id:<34} {entry.title[:46]:<46} {entry.status:<9} {cases:>6} "
+          f"{result.seconds:>6.2f}s  {'PASS' if result.passed else 'FAIL'}", flush=True)
+
+
+def _solve(arguments) -> int:
+    from rlspec.oracles.linear_program import optimal_values_lp
+    from rlspec.oracles.policy_evaluation import action_values, evaluate_policy
+    from rlspec.toy_mdps.catalogue import make
+    from rlspec.validation import InvalidInputError
+
+    try:
+        mdp = make(arguments.mdp, arguments.gamma)
+    except KeyError as error:
+        raise UsageError(error.args[0]) from None
+    except InvalidInputError as error:
+        raise UsageError(str(error)) from None
+    tables = (mdp.transitions, mdp.rewards, mdp.gamma)
+    if arguments.policy == "random":
+        policy = np.full((mdp.n_states, mdp.n_actions), 1.0 / mdp.n_actions)
+        values = evaluate_policy(*tables, policy)
+        q = action_values(*tables, policy)
+    else:
+        values = optimal_values_lp(*tables)
+        q = mdp.rewards + mdp.gamma * mdp.transitions @ values
+        # Every action within rounding of the best is optimal; the policy spreads over them,
+        # as Sutton & Barto's Figure 3.5 draws several arrows in a cell.
+        best = q >= q.max(axis=1, keepdims=True) - 1e-7 * max(1.0, float(np.abs(q).max()))
+        policy = best / best.sum(axis=1, keepdims=True)
+    if arguments.json:
+        print(json.dumps({
+            "mdp": arguments.mdp, "gamma": mdp.gamma, "policy_kind": arguments.policy,
+            "states": list(mdp.state_labels), "actions": list(mdp.action_labels),
+            "grid_shape": list(mdp.grid_shape) if mdp.grid_shape else None,
+            "terminal_states": np.flatnonzero(mdp.terminal_states).tolist(),
+            "V": values.tolist(), "Q": q.tolist(), "policy": policy.tolist(),
+        }, indent=2))
+        return EXIT_OK
+    print(f"{mdp!r}, {arguments.policy} policy")
+    if mdp.grid_shape:
+        rows, cols = mdp.grid_shape
+        grid = values.reshape(rows, cols)
+        width = max(len(f"{v:.1f}") for v in values) + 1
+        print("V (row-major, state = row * width + col):")
+        for row in grid:
+            print("  " + "".join(f"{v:>{width}.1f}" for v in row))
+    else:
+        for label, value in zip(mdp.state_labels, values):
+            print(f"  V({label}) = {value:.6g}")
+    if arguments.policy == "optimal":
+        print("optimal actions:")
+        for s, label in enumerate(mdp.state_labels):
+            if not mdp.terminal_states[s] and mdp.n_states <= 64:
+                chosen = [mdp.action_labels[a] for a in np.flatnonzero(policy[s])]
+                print(f"  {label}: {', '.join(chosen)}")
+    return EXIT_OK
+
+
+def _list(arguments) -> int:
+    kinds = [arguments.kind] if arguments.kind else ["mdps", "oracles", "spec"]
+    listing = {kind: _listing(kind) for kind in kinds}
+    if arguments.json:
+        print(json.dumps(listing if arguments.kind is None else listing[arguments.kind], indent=2))
+        return EXIT_OK
+    for kind, items in listing.items():
+        print(f"{kind}:")
+        for item in items:
+            if kind == "mdps":
+                print(f"  {item['name']:<18} {item['description']}")
+            elif kind == "oracles":
+                print(f"  {item['name']:<26} {item['summary']}\n  {'':<26} {item['signature']}")
+            else:
+                print(f"  {item['id']:<34} {item['status']:<9} {item['title']}")
+    return EXIT_OK
+
+
+def _listing(kind: str) -> list[dict]:
+    if kind == "mdps":
+        from rlspec.toy_mdps.catalogue import describe, names
+        return [{"name": name, "description": describe(name)} for name in names()]
+    if kind == "oracles":
+        from rlspec.checks.batteries import BATTERIES
+        return [{"name": b.name, "spec_id": b.spec_id, "summary": b.summary,
+                 "signature": b.signature} for b in BATTERIES.values()]
+    from rlspec import registry
+    return [entry.summary() for entry in registry.entries()]
+
+
+def _check(arguments) -> int:
+    import importlib
+    import os
+
+    from rlspec.checks import adapters
+    from rlspec.checks.batteries import battery
+    from rlspec.checks.runner import RELATIVE_TOLERANCE, check
+
+    try:
+        battery(arguments.oracle)
+    except KeyError as error:
+        raise UsageError(error.args[0]) from None
+    module_name, _, attribute = arguments.candidate.partition(":")
+    if not module_name or not attribute:
+        raise UsageError(f"candidate must be module:callable, got {arguments.candidate!r}")
+    sys.path.insert(0, os.getcwd())  # find the user's module the way `python -m` would
+    try:
+        candidate = getattr(importlib.import_module(module_name), attribute)
+    except Exception as error:  # the user's module may fail to import in any way
+        raise UsageError(f"cannot load {arguments.candidate}: {type(error).__name__}: {error}") \
+            from None
+    if not callable(candidate):
+        raise UsageError(f"{arguments.candidate} is not callable")
+    if arguments.adapter:
+        candidate = adapters.ADAPTERS[arguments.adapter](candidate)
+    if arguments.rename:
+        pairs = [item.split("=", 1) for item in arguments.rename]
+        if any(len(pair) != 2 for pair in pairs):
+            raise UsageError("--rename takes CANONICAL=YOURS")
+        candidate = adapters.rename(candidate, **dict(pairs))
+    report = check(arguments.oracle, candidate, max_examples=arguments.max_examples,
+                   timeout=arguments.timeout,
+                   tolerance=arguments.tolerance or RELATIVE_TOLERANCE,
+                   include_undiscounted=not arguments.discounted_only,
+                   candidate_name=arguments.candidate)
+    print(report.to_json() if arguments.json else report)
+    return EXIT_OK if report.passed else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
