@@ -31,12 +31,32 @@ def discounted_condition_bound(gamma: float) -> float:
     return (1.0 + gamma) / (1.0 - gamma)
 
 
-def iteration_tolerance(threshold: float, gamma: float) -> float:
-    """An iteration of a gamma-contraction stopped when ||V_{k+1} - V_k||_inf < threshold
-    is within gamma * threshold / (1 - gamma) of the fixed point (Puterman 1994, Thm 6.3.1),
-    plus rounding of about eps per sweep times the number of sweeps, bounded here by
-    SAFETY * eps / (1 - gamma) per unit of scale."""
-    return gamma * threshold / (1.0 - gamma)
+def contraction_modulus(transitions, rewards, gamma) -> float:
+    """The sup-norm contraction modulus of the Bellman backups on the non-terminal states:
+    gamma * max over (s, a) of the probability of staying among non-terminal states.
+
+    With V fixed at 0 on absorbing zero-reward states, |(BU - BV)(s)| <= gamma
+    sum_{s' non-terminal} p(s'|s, a) ||U - V||, so this is a valid modulus; it is below 1
+    for episodic MDPs whose every step ends the episode with positive probability, even at
+    gamma = 1 (the generated episodic MDPs end each step with probability >= 1/8).
+    """
+    transitions = np.asarray(transitions, dtype=np.float64)
+    n_states = transitions.shape[0]
+    self_loops = transitions[np.arange(n_states), :, np.arange(n_states)]
+    terminal = np.all(self_loops == 1.0, axis=1) & np.all(np.asarray(rewards) == 0.0, axis=1)
+    if terminal.all():
+        return 0.0
+    staying = transitions[~terminal][:, :, ~terminal].sum(axis=2)
+    return float(gamma) * float(staying.max())
+
+
+def iteration_tolerance(threshold: float, modulus: float, n_states: int, scale: float) -> float:
+    """An iteration of a contraction with modulus m, stopped when ||V_{k+1} - V_k||_inf <
+    threshold, is within m * threshold / (1 - m) of the fixed point (Puterman 1994,
+    Thm 6.3.1 and its proof); each sweep also rounds by about n * eps * scale, and those
+    errors are damped geometrically, adding at most SAFETY * n * eps * scale / (1 - m)."""
+    return (modulus * threshold + SAFETY * max(n_states, 1) * EPS * max(scale, 1.0)) \
+        / (1.0 - modulus)
 
 
 def linear_program_tolerance(gamma: float, scale: float) -> float:

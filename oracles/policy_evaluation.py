@@ -17,6 +17,8 @@ exact rational solve of ``rlspec.oracles.exact_rational`` in the tests.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 import scipy.sparse
@@ -81,7 +83,9 @@ def expected_return(transitions, rewards, gamma, policy, initial_distribution) -
 
 def _dense_solve(system, right_hand_side, gamma, free):
     try:
-        lu, pivots = scipy.linalg.lu_factor(system, check_finite=False)
+        with warnings.catch_warnings():  # singularity is reported below, as an error
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            lu, pivots = scipy.linalg.lu_factor(system, check_finite=False)
     except (ValueError, np.linalg.LinAlgError):
         _raise_non_terminating(gamma, free)
     if np.any(np.abs(np.diag(lu)) < 1e-12):
@@ -101,7 +105,7 @@ def _sparse_solve(system, right_hand_side, gamma, free):
 
 def _raise_non_terminating(gamma, free):
     raise NonTerminatingPolicyError(
-        f"I - gamma * P_pi is singular (gamma = {gamma}): the policy stays forever among "
-        f"non-absorbing states, some of {np.flatnonzero(free).tolist()}, so its "
-        f"undiscounted return is undefined"
+        f"I - gamma * P_pi is singular (gamma = {gamma}): the policy never terminates from "
+        f"some of the non-absorbing states {np.flatnonzero(free).tolist()}, so its "
+        f"undiscounted return is undefined there"
     )
