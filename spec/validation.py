@@ -48,14 +48,14 @@ def check_probability_rows(array: np.ndarray, name: str) -> None:
     if (array < 0).any():
         where = tuple(int(i) for i in np.argwhere(array < 0)[0])
         raise InvalidInputError(
-            f"{name} has a negative probability {array[where]!r} at index {where}"
+            f"{name} has a negative probability {float(array[where])!r} at index {where}"
         )
     sums = array.sum(axis=-1)
     bad = np.abs(sums - 1.0) > PROBABILITY_SUM_TOLERANCE
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         raise InvalidInputError(
-            f"{name} rows must sum to 1, but the row at index {where} sums to {sums[where]!r}"
+            f"{name} rows must sum to 1, but the row at index {where} sums to {float(sums[where])!r}"
         )
 
 

@@ -1,6 +1,10 @@
 """Adapters: wrap a function written in another convention so that it takes the canonical
 arguments of a check.
 
+Adapters compose; a convention adapter works on the canonical names, so it goes outside
+``rename``: ``action_major(rename(my_function, transitions="P"))``.  The ``rlspec check``
+command applies them in that order.
+
 >>> import numpy as np
 >>> def evaluate(P, R, discount, pi):          # your names...
 ...     return np.linalg.solve(np.eye(len(R)) - discount * np.einsum("sa,sat->st", pi, P),

@@ -103,15 +103,26 @@ def _toy_mdps(discounted_only: bool = False, names=TOY_NAMES) -> list[TabularMDP
     return [mdp for mdp in mdps if mdp.gamma < 1.0 or not discounted_only]
 
 
-def _policy_cases(mdps, extra=lambda mdp: {}) -> list[Case]:
-    return [Case(mdp.name, {**_mdp_arguments(mdp), "policy": _uniform(mdp), **extra(mdp)},
-                 {"mdp": mdp}) for mdp in mdps]
+def _lopsided(mdp: TabularMDP) -> np.ndarray:
+    """3/4 on action 0 and the rest spread evenly: unlike the uniform policy, it tells
+    apart code that ignores the policy (exact in binary for up to 2 actions)."""
+    if mdp.n_actions == 1:
+        return np.ones((mdp.n_states, 1))
+    row = np.full(mdp.n_actions, 0.25 / (mdp.n_actions - 1))
+    row[0] = 0.75
+    return np.tile(row, (mdp.n_states, 1))
 
 
-def _mdp_cases(episodic: bool | None = None):
+def _policy_cases(mdps, policy=_uniform) -> list[Case]:
+    return [Case(mdp.name, {**_mdp_arguments(mdp), "policy": policy(mdp)}, {"mdp": mdp})
+            for mdp in mdps]
+
+
+@st.composite
+def _mdp_cases(draw, episodic: bool | None = None) -> TabularMDP:
     """Generated MDPs: continuing with gamma < 1, or episodic (gamma may be 1)."""
-    flags = st.booleans() if episodic is None else st.just(episodic)
-    return flags.flatmap(lambda flag: strategies.mdps(episodic=flag))
+    flag = draw(st.booleans()) if episodic is None else episodic
+    return draw(strategies.mdps(episodic=flag))
 
 
 @st.composite
@@ -440,8 +451,8 @@ def _importance_sampling_cases(draw):
 
 # ------------------------------------------------------------ edge and toy cases
 
-def _edge_policy_cases(discounted_only=False) -> list[Case]:
-    return _policy_cases([m for m in _tiny_mdps() if m.gamma < 1.0 or not discounted_only])
+def _edge_policy_cases() -> list[Case]:
+    return _policy_cases(_tiny_mdps(), policy=_lopsided)
 
 
 def _edge_backup_cases(key, q_values=False, with_policy=True) -> list[Case]:

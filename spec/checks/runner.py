@@ -130,6 +130,9 @@ class Caller:
 def as_answer(output: Any, shape: tuple[int, ...] | None) -> np.ndarray:
     """The candidate's output as a float64 array of ``shape`` (``()`` for a scalar), or a
     CandidateFailure naming what is wrong with it."""
+    if output is None:
+        raise CandidateFailure("type", "returned None, not a numeric array (a missing return "
+                                       "statement?)")
     if hasattr(output, "detach"):  # a torch tensor
         output = output.detach().cpu().numpy()
     try:
