@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -23,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"rlspec {arguments.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `rlspec list | head`: the reader left, which is no error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 class UsageError(Exception):
@@ -192,7 +196,7 @@ def _list(arguments) -> int:
         print(f"{kind}:")
         for item in items:
             if kind == "mdps":
-                print(f"  {item['name']:<18} {item['description']}")
+                print(f"  {item['description']}")
             elif kind == "oracles":
                 print(f"  {item['name']:<26} {item['summary']}\n  {'':<26} {item['signature']}")
             else:
@@ -214,7 +218,6 @@ def _listing(kind: str) -> list[dict]:
 
 def _check(arguments) -> int:
     import importlib
-    import os
 
     from rlspec.checks import adapters
     from rlspec.checks.batteries import battery
@@ -235,13 +238,13 @@ def _check(arguments) -> int:
             from None
     if not callable(candidate):
         raise UsageError(f"{arguments.candidate} is not callable")
-    if arguments.adapter:
-        candidate = adapters.ADAPTERS[arguments.adapter](candidate)
-    if arguments.rename:
+    if arguments.rename:  # innermost: the convention adapter works on canonical names
         pairs = [item.split("=", 1) for item in arguments.rename]
         if any(len(pair) != 2 for pair in pairs):
             raise UsageError("--rename takes CANONICAL=YOURS")
         candidate = adapters.rename(candidate, **dict(pairs))
+    if arguments.adapter:
+        candidate = adapters.ADAPTERS[arguments.adapter](candidate)
     report = check(arguments.oracle, candidate, max_examples=arguments.max_examples,
                    timeout=arguments.timeout,
                    tolerance=arguments.tolerance or RELATIVE_TOLERANCE,

@@ -144,7 +144,8 @@ class TabularMDP:
     def __repr__(self) -> str:
         grid = f", grid {self.grid_shape[0]}x{self.grid_shape[1]}" if self.grid_shape else ""
         return (
-            f"TabularMDP({self.name!r}, {self.n_states} states, {self.n_actions} actions, "
+            f"TabularMDP({self.name!r}, {self.n_states} states, {self.n_actions} "
+            f"action{'s' if self.n_actions != 1 else ''}, "
             f"gamma={self.gamma}{grid})"
         )
 

@@ -1,0 +1,63 @@
+"""The wheel installs everything under the one namespace `rlspec`, with the spec entries,
+and works from a fresh virtual environment (not from this checkout)."""
+
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+MODULES = [
+    "rlspec", "rlspec.validation", "rlspec.registry", "rlspec.verify", "rlspec.cli",
+    "rlspec.checks.runner", "rlspec.checks.batteries", "rlspec.checks.adapters",
+    *(f"rlspec.reference.{path.stem}" for path in sorted((ROOT / "reference").glob("[!_]*.py"))),
+    *(f"rlspec.oracles.{path.stem}" for path in sorted((ROOT / "oracles").glob("[!_]*.py"))),
+    *(f"rlspec.toy_mdps.{path.stem}" for path in sorted((ROOT / "toy_mdps").glob("[!_]*.py"))),
+]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "--quiet", "-w", str(out), str(ROOT)], check=True, timeout=300)
+    (built,) = out.glob("rlspec-*.whl")
+    return built
+
+
+@pytest.mark.slow
+def test_wheel_puts_everything_under_rlspec(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    assert all(name.startswith(("rlspec/", "rlspec-")) for name in names), names
+    assert any(name.startswith("rlspec/entries/") and name.endswith(".md") for name in names)
+    for module in MODULES:
+        assert module.replace(".", "/") + ".py" in names or \
+            module.replace(".", "/") + "/__init__.py" in names, module
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_imports_in_a_fresh_environment(wheel, tmp_path):
+    # System site-packages supply numpy, torch and the rest without a download; the wheel
+    # itself goes into the new environment, which must shadow any other rlspec.
+    venv.create(tmp_path / "env", system_site_packages=True, with_pip=True)
+    python = tmp_path / "env" / "bin" / "python"
+    subprocess.run([python, "-m", "pip", "install", "--no-deps", "--quiet", str(wheel)],
+                   check=True, timeout=300)
+    script = (
+        "import importlib, rlspec\n"
+        f"for name in {MODULES!r}: importlib.import_module(name)\n"
+        "assert 'env' in rlspec.__file__, rlspec.__file__\n"
+        "assert len(rlspec.entries()) > 0\n"
+        "from rlspec.reference.returns import discounted_returns\n"
+        "print(rlspec.check('discounted-return', discounted_returns, max_examples=5).passed)\n"
+    )
+    result = subprocess.run([python, "-c", script], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("True")
+    cli = subprocess.run([tmp_path / "env" / "bin" / "rlspec", "list", "mdps"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert cli.returncode == 0 and "sb-gridworld-5x5" in cli.stdout
