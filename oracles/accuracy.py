@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from rlspec.oracles.linear_program import FEASIBILITY_TOLERANCE
+from rlspec.oracles.policy_evaluation import absorbing_zero_reward_states
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -41,9 +42,7 @@ def contraction_modulus(transitions, rewards, gamma) -> float:
     gamma = 1 (the generated episodic MDPs end each step with probability >= 1/8).
     """
     transitions = np.asarray(transitions, dtype=np.float64)
-    n_states = transitions.shape[0]
-    self_loops = transitions[np.arange(n_states), :, np.arange(n_states)]
-    terminal = np.all(self_loops == 1.0, axis=1) & np.all(np.asarray(rewards) == 0.0, axis=1)
+    terminal = absorbing_zero_reward_states(transitions, np.asarray(rewards, dtype=np.float64))
     if terminal.all():
         return 0.0
     staying = transitions[~terminal][:, :, ~terminal].sum(axis=2)

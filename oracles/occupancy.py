@@ -6,7 +6,8 @@
 
 The closed form follows from summing the geometric series of P_pi^t (seed 000,
 "占用度量"); the flow equation the notes give is its fixed-point form.  Both sum to 1.
-Needs gamma < 1: at gamma = 1 the normalisation is 0 (see the spec entry's errata).
+Needs gamma < 1: at gamma = 1 the normalisation is 0 (spec entry ``mdp.state-occupancy``,
+Assumptions).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Objective (seed 002, "策略梯度的优化目标"): J(theta) = sum_s nu_0(s) V^
     pi_theta(a | s) = exp(theta[s, a]) / sum_b exp(theta[s, b]).
 
 Closed form (Agarwal, Kakade, Lee & Mahajan 2021, "On the theory of policy gradient
-methods", JMLR 22(98), Lemma C.1):
+methods", JMLR 22(98), the softmax policy-gradient expression):
 
     dJ / dtheta[s, a] = 1 / (1 - gamma) * nu^pi(s) * pi(a | s) * A^pi(s, a)
 

@@ -87,7 +87,7 @@ def bellman_optimality_backup(transitions, rewards, gamma, values) -> np.ndarray
 
     Source: seed 000 "Pre-lessons", 贝尔曼回溯算子.  For gamma < 1 it is a gamma-contraction
     in the sup norm with the unique fixed point V*; for gamma = 1 it is not (spec entry
-    ``mdp.optimality-operator.contraction``, erratum).
+    ``mdp.bellman-optimality-operator``, erratum).
 
     Example: one state, actions with r = (1, 3) that both stay, gamma 0.5, V = (2,):
     max(1 + 1, 3 + 1) = 4.

@@ -19,7 +19,7 @@ def importance_sampling_estimate(values, target_probabilities, behaviour_probabi
     Source: seed 001, "6. 重要性采样".  Arguments are per sample: ``values[n] = f(x_n)``,
     ``target_probabilities[n] = p(x_n)``, ``behaviour_probabilities[n] = q(x_n)``.  The
     estimator is unbiased only when q(x) > 0 wherever p(x) f(x) != 0, a condition the notes
-    leave out (spec entry ``mdp.importance-sampling``, erratum).  Dividing by the sum of the
+    leave out (spec entry ``pg.importance-sampling``, erratum).  Dividing by the sum of the
     ratios instead of N (weighted importance sampling) is a different, biased estimator.
 
     Example: samples f = (1, 2) with p = (0.5, 0.25) and q = (0.25, 0.5):

@@ -64,7 +64,7 @@ def policy_from_occupancy(occupancy) -> np.ndarray:
     Source: seed 000 "Pre-lessons", 占用度量, 定理2.  The quotient is undefined in a state
     that rho never visits (sum_a rho(s, a) = 0); any action distribution there generates
     the same rho, and this function returns the uniform one (spec entry
-    ``mdp.occupancy.policy-from-occupancy``, erratum).
+    ``mdp.occupancy-theorem-2``, erratum).
 
     >>> policy_from_occupancy([[0.25, 0.75], [0.0, 0.0]])
     array([[0.25, 0.75],

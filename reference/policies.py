@@ -34,7 +34,7 @@ def epsilon_greedy(action_values, epsilon) -> np.ndarray:
     Every action keeps probability epsilon / |A| (so the greedy action's epsilon share is
     counted again), and the remaining 1 - epsilon goes to the greedy action.  The notes'
     formula assumes a unique maximiser; with ties this function gives the 1 - epsilon to
-    the lowest-numbered one (spec entry ``mdp.epsilon-greedy``, ambiguity).
+    the lowest-numbered one (spec entry ``mdp.epsilon-greedy``, erratum).
 
     Example: Q = (1, 3, 2), epsilon = 0.3: every action gets 0.1, action 1 gets 0.7 more.
 

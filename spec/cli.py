@@ -10,6 +10,8 @@ import time
 
 import numpy as np
 
+from rlspec.verify import DEFAULT_EXAMPLES
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -47,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                     "generated cases and the named toy MDPs. Exits 1 if any entry fails.")
     verify.add_argument("ids", nargs="*", metavar="ID", help="spec IDs (default: all)")
     verify.add_argument("--max-examples", type=int, default=None,
-                        help="generated cases per entry (default 25)")
+                        help=f"generated cases per entry (default {DEFAULT_EXAMPLES})")
     verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
     verify.set_defaults(run=_verify)
 
@@ -94,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _verify(arguments) -> int:
     from rlspec import registry
-    from rlspec.verify import DEFAULT_EXAMPLES, verify
+    from rlspec.verify import verify
 
     for spec_id in arguments.ids:
         try:

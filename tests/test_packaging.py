@@ -1,6 +1,7 @@
 """The wheel installs everything under the one namespace `rlspec`, with the spec entries,
 and works from a fresh virtual environment (not from this checkout)."""
 
+import shutil
 import subprocess
 import sys
 import venv
@@ -22,8 +23,12 @@ MODULES = [
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # Build from a copy so that setuptools' build/ and egg-info stay out of the checkout.
+    source = tmp_path_factory.mktemp("source") / "rlspec"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "build", "*.egg-info", "__pycache__", ".hypothesis", ".pytest_cache"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "--quiet", "-w", str(out), str(ROOT)], check=True, timeout=300)
+                    "--quiet", "-w", str(out), str(source)], check=True, timeout=300)
     (built,) = out.glob("rlspec-*.whl")
     return built
 

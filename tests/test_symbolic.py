@@ -62,7 +62,7 @@ def _small_mdp():
 
 def test_softmax_policy_gradient_formula_is_the_exact_derivative():
     """dJ/dtheta[s, a] = nu(s) pi(a|s) A(s, a) / (1 - gamma), against sympy's derivative of
-    J(theta), for all theta at once (Agarwal et al. 2021, Lemma C.1).
+    J(theta), for all theta at once (Agarwal et al. 2021, JMLR 22(98)).
 
     With x = exp(theta) the softmax is rational, pi(a|s) = x[s, a] / sum_b x[s, b], and
     d/dtheta = x d/dx, so both sides are rational functions of x that cancel exactly.

@@ -1,6 +1,6 @@
 """The validated finite MDP that every oracle, reference function and check works on.
 
-Conventions (the spec's, see ``spec/entries/mdp.model.md``):
+Conventions (the spec's, see ``spec/README.md``):
 
 * ``transitions[s, a, s_next] = p(s_next | s, a)``: every ``transitions[s, a, :]`` sums to 1.
 * ``rewards[s, a] = r(s, a)``, the expected reward of taking ``a`` in ``s``.  When a reward

@@ -273,7 +273,11 @@ def _judge_policy_improvement(case, call, tolerance):
     if old_policy is None:
         return None
     old_values = a["values"]
-    new_values = policy_evaluation.evaluate_policy(a["transitions"], a["rewards"], a["gamma"], policy)
+    try:
+        new_values = policy_evaluation.evaluate_policy(a["transitions"], a["rewards"], a["gamma"], policy)
+    except NonTerminatingPolicyError:
+        return Mismatch("the improved policy never terminates from some states (gamma = 1), "
+                        "so it is worse than the old one there", old_values, policy)
     if np.any(new_values < old_values - slack):
         return Mismatch("the improved policy is worse than the old one in some state",
                         old_values, new_values, slack)
