@@ -365,20 +365,24 @@ def test_gym_model_agrees_with_the_gymnasium_table(name):
             np.testing.assert_array_equal(mdp.transitions[state, action], expected)
 
 
+def live_state_actions(mdp):
+    """Every (state, action) with the state reachable from the start and not terminal."""
+    for state in sorted(reachable_states(mdp)):
+        if not mdp.terminal_states[state]:
+            yield from ((state, action) for action in range(mdp.n_actions))
+
+
 @pytest.mark.parametrize("name", ["taxi", "cliffwalking-gym"])
 def test_deterministic_gym_model_agrees_with_stepping_the_env(name):
     mdp = catalogue.make(name)
     env = gymnasium_env(name)
     env.reset(seed=0)
-    for state in sorted(reachable_states(mdp)):
-        if mdp.terminal_states[state]:
-            continue
-        for action in range(mdp.n_actions):
-            env.s = state
-            next_state, reward, terminated, truncated, _ = env.step(action)
-            assert mdp.transitions[state, action, next_state] == 1.0
-            assert mdp.reward_by_transition[state, action, next_state] == reward
-            assert terminated == mdp.terminal_states[next_state] and not truncated
+    for state, action in live_state_actions(mdp):
+        env.s = state
+        next_state, reward, terminated, truncated, _ = env.step(action)
+        assert mdp.transitions[state, action, next_state] == 1.0
+        assert mdp.reward_by_transition[state, action, next_state] == reward
+        assert terminated == mdp.terminal_states[next_state] and not truncated
 
 
 @pytest.mark.parametrize("name", ["frozenlake-4x4", "frozenlake-8x8"])
@@ -386,16 +390,13 @@ def test_slippery_gym_model_agrees_with_stepping_the_env(name):
     mdp = catalogue.make(name)
     env = gymnasium_env(name)
     env.reset(seed=1)
-    for state in sorted(reachable_states(mdp)):
-        if mdp.terminal_states[state]:
-            continue
-        for action in range(mdp.n_actions):
-            for _ in range(8):
-                env.s = state
-                next_state, reward, terminated, _, _ = env.step(action)
-                assert mdp.transitions[state, action, next_state] > 0
-                assert mdp.reward_by_transition[state, action, next_state] == reward
-                assert terminated == mdp.terminal_states[next_state]
+    for state, action in live_state_actions(mdp):
+        for _ in range(8):
+            env.s = state
+            next_state, reward, terminated, _, _ = env.step(action)
+            assert mdp.transitions[state, action, next_state] > 0
+            assert mdp.reward_by_transition[state, action, next_state] == reward
+            assert terminated == mdp.terminal_states[next_state]
 
 
 def test_frozenlake_slip_frequencies_match_the_model():

@@ -214,24 +214,13 @@ def softmax_parameters(n_states: int, n_actions: int, bound: float = 3.0
     )
 
 
-def mdps_with_policy(
-    min_states: int = 1,
-    max_states: int = 5,
-    min_actions: int = 1,
-    max_actions: int = 3,
-    gammas: st.SearchStrategy[float] | None = None,
-    episodic: bool = False,
-    reward_by_transition: bool = False,
-    kind: str = "stochastic",
-) -> st.SearchStrategy[tuple[TabularMDP, np.ndarray]]:
-    """``(mdp, policy)``: an MDP from :func:`mdps` and a policy of its shape."""
+def mdps_with_policy(kind: str = "stochastic", **mdp_options
+                     ) -> st.SearchStrategy[tuple[TabularMDP, np.ndarray]]:
+    """``(mdp, policy)``: an MDP from :func:`mdps` (``mdp_options`` are its keyword
+    arguments) and a policy of its shape and ``kind``."""
     if kind not in ("stochastic", "deterministic"):
         raise ValueError(f"kind must be 'stochastic' or 'deterministic', got {kind!r}")
-    return _mdps_with_policy(
-        mdps(min_states, max_states, min_actions, max_actions, gammas, episodic,
-             reward_by_transition),
-        kind,
-    )
+    return _mdps_with_policy(mdps(**mdp_options), kind)
 
 
 @st.composite
