@@ -35,6 +35,15 @@ class UsageError(Exception):
     """A command-line argument names something that does not exist."""
 
 
+def _positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rlspec",
@@ -48,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run every spec entry's check against rlspec's own reference: edge cases, "
                     "generated cases and the named toy MDPs. Exits 1 if any entry fails.")
     verify.add_argument("ids", nargs="*", metavar="ID", help="spec IDs (default: all)")
-    verify.add_argument("--max-examples", type=int, default=None,
+    verify.add_argument("--max-examples", type=_positive(int), default=None,
                         help=f"generated cases per entry (default {DEFAULT_EXAMPLES})")
     verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
     verify.set_defaults(run=_verify)
@@ -77,11 +86,11 @@ def _parser() -> argparse.ArgumentParser:
                     "minimal counterexample if not, 2 on a usage error.")
     check.add_argument("oracle", help="a check name, e.g. policy-evaluation")
     check.add_argument("candidate", help="module:callable, importable from the current directory")
-    check.add_argument("--max-examples", type=int, default=100,
+    check.add_argument("--max-examples", type=_positive(int), default=100,
                        help="generated cases to try (default 100)")
-    check.add_argument("--timeout", type=float, default=10.0,
+    check.add_argument("--timeout", type=_positive(float), default=10.0,
                        help="seconds allowed per call (default 10)")
-    check.add_argument("--tolerance", type=float, default=None,
+    check.add_argument("--tolerance", type=_positive(float), default=None,
                        help="relative tolerance (default 1e-6 of max(1, |expected|))")
     check.add_argument("--adapter", choices=["action-major", "gymnasium-table"], default=None,
                        help="your function's input convention, if not the canonical one")

@@ -110,3 +110,13 @@ def test_a_passing_check_finishes_promptly():
     started = time.perf_counter()
     assert rlspec.check("policy-evaluation", user.evaluate_by_sweeps, max_examples=10).passed
     assert time.perf_counter() - started < 60  # generous: a guard against a runaway battery
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"max_examples": 0}, "max_examples"),
+    ({"timeout": 0}, "timeout"),
+    ({"tolerance": -1.0}, "tolerance"),
+])
+def test_bad_check_options_are_named(options, message):
+    with pytest.raises(ValueError, match=message):
+        rlspec.check("policy-evaluation", user.evaluate_by_sweeps, **options)

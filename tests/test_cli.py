@@ -125,3 +125,16 @@ def test_console_script_runs():
     arguments = [command] if command else [sys.executable, "-m", "rlspec.cli"]
     result = subprocess.run([*arguments, "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "verify" in result.stdout
+
+
+def test_verify_exits_1_and_shows_the_counterexample_when_a_reference_is_wrong(capsys, monkeypatch):
+    import dataclasses
+
+    from rlspec import registry
+
+    original = registry.entry("mdp.return")
+    planted = dataclasses.replace(original, check_reference="bug_catalogue:returns_forwards")
+    monkeypatch.setattr(registry, "entry", lambda spec_id: planted)
+    code, out, _ = run(capsys, "verify", "mdp.return", "--max-examples", "5")
+    assert code == EXIT_FAILED
+    assert "FAIL" in out and "0 passed, 1 failed" in out and "counterexample" in out

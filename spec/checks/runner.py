@@ -103,7 +103,7 @@ class Report:
             example = self.counterexample
             lines.append(f"  counterexample ({example['case']}):")
             for name, value in example["inputs"].items():
-                lines.append(f"    {name} = {_show(value)}")
+                lines.append(f"    {name} = {_show(value, indent=len(name) + 7)}")
             lines.append(f"  problem: {example['problem']}")
             if example.get("expected") is not None:
                 lines.append(f"  expected: {_show(example['expected'])}")
@@ -181,6 +181,12 @@ def check(name: str, candidate: Callable, *, max_examples: int = DEFAULT_MAX_EXA
     """
     from rlspec.checks.batteries import battery as find_battery
 
+    if int(max_examples) < 1:
+        raise ValueError(f"max_examples must be at least 1, got {max_examples!r}")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if not tolerance >= 0:
+        raise ValueError(f"tolerance must be non-negative, got {tolerance!r}")
     battery = find_battery(name)
     label = candidate_name or getattr(candidate, "__qualname__", repr(candidate))
     caller = Caller(candidate, timeout)
@@ -296,10 +302,12 @@ def _call_with_timeout(function: Callable, arguments: dict[str, Any], seconds: f
     return outcome["value"]
 
 
-def _show(value) -> str:
+def _show(value, indent: int = 12) -> str:
+    """An array on as many lines as numpy needs, continuation lines under the first."""
     if isinstance(value, np.ndarray):
-        return np.array2string(value, precision=6, separator=", ", max_line_width=100) \
-            .replace("\n", "\n      ")
+        text = np.array2string(value, precision=6, separator=", ", max_line_width=100,
+                               prefix=" " * indent)
+        return "\n".join(line.rstrip() for line in text.splitlines())
     return repr(value)
 
 
