@@ -100,6 +100,11 @@ def optimality_mean(transitions, rewards, gamma, values):
     return (rewards + gamma * transitions @ values).mean(axis=1)
 
 
+@bug("bellman-optimality-backup", "forgets gamma")
+def optimality_without_gamma(transitions, rewards, gamma, values):
+    return (rewards + transitions @ values).max(axis=1)
+
+
 @bug("bellman-optimality-backup", "max over next states instead of the expectation")
 def optimality_optimistic(transitions, rewards, gamma, values):
     reachable = np.where(transitions > 0, values[None, None, :], -np.inf).max(axis=2)
@@ -179,6 +184,11 @@ def policy_argmin(transitions, rewards, gamma):
 @bug("policy-improvement", "greedy with respect to r(s, a) alone, ignoring V")
 def improvement_ignores_values(transitions, rewards, gamma, values):
     return np.argmax(rewards, axis=1)
+
+
+@bug("policy-improvement", "argmin instead of argmax")
+def improvement_argmin(transitions, rewards, gamma, values):
+    return np.eye(rewards.shape[1])[np.argmin(rewards + gamma * transitions @ values, axis=1)]
 
 
 @bug("policy-improvement", "greedy with respect to V of the next state, forgetting r(s, a)")
@@ -313,4 +323,5 @@ def importance_inverted(values, target_probabilities, behaviour_probabilities):
 @bug("importance-sampling", "self-normalised (weighted) estimate passed off as the ordinary one")
 def importance_self_normalised(values, target_probabilities, behaviour_probabilities):
     ratios = target_probabilities / behaviour_probabilities
-    return float((ratios * values).sum() / ratios.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):  # the bug's own 0/0 when p = 0
+        return float((ratios * values).sum() / ratios.sum())

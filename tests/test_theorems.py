@@ -12,8 +12,7 @@ from rlspec.oracles import accuracy, enumeration, exact_rational, linear_program
 from rlspec.oracles import occupancy as occupancy_oracle
 from rlspec.oracles import policy_evaluation, policy_gradient
 from rlspec.reference import bellman, dynamic_programming, importance_sampling
-from rlspec.reference import occupancy, returns
-from rlspec.reference.policy_gradient import performance_difference_by_advantages
+from rlspec.reference import occupancy, policy_gradient as policy_gradient_reference, returns
 from rlspec.toy_mdps import strategies
 
 EPS = accuracy.EPS
@@ -146,6 +145,7 @@ def test_occupancy_determines_the_policy_on_visited_states(mdp_and_policy, data)
     rho = occupancy_oracle.state_action_occupancy(mdp.transitions, mdp.gamma, policy, initial)
     recovered = occupancy.policy_from_occupancy(np.where(rho < 1e-15, 0.0, rho))
     visited = rho.sum(axis=1) > 1e-12
+    assert (recovered >= 0).all() and np.allclose(recovered.sum(axis=1), 1.0), "not a policy"
     np.testing.assert_allclose(recovered[visited], policy[visited], rtol=0, atol=1e-9)
     # Theorem 2: the recovered policy generates the same occupancy measure, everywhere.
     regenerated = occupancy_oracle.state_action_occupancy(mdp.transitions, mdp.gamma, recovered, initial)
@@ -209,7 +209,8 @@ def test_performance_difference_lemma_holds_exactly(mdp_and_policy, data):
     new_policy = data.draw(strategies.policies(mdp.n_states, mdp.n_actions))
     initial = mdp.initial_distribution
     lhs = policy_gradient.performance_difference(*_tables(mdp), initial, new_policy, old_policy)
-    rhs = performance_difference_by_advantages(*_tables(mdp), initial, new_policy, old_policy)
+    rhs = policy_gradient_reference.performance_difference_by_advantages(
+        *_tables(mdp), initial, new_policy, old_policy)
     scale = max(1.0, np.abs(mdp.rewards).max() / (1 - mdp.gamma))
     tolerance = 2 * accuracy.iteration_tolerance(dynamic_programming.THRESHOLD, mdp.gamma, mdp.n_states, scale) \
         / (1 - mdp.gamma) + 2 * accuracy.linear_solve_tolerance(
