@@ -11,7 +11,9 @@ import pytest
 import rlspec
 from rlspec.checks.batteries import BATTERIES
 
-from bug_catalogue import CATALOGUE
+from bug_catalogue import load_all
+
+CATALOGUE = load_all()
 
 #: Enough generated cases to find every catalogued bug, few enough to keep the file fast.
 EXAMPLES = 40

@@ -100,7 +100,7 @@ def test_check_exit_codes(capsys, monkeypatch):
     code, out, _ = run(capsys, "check", "optimal-values", "user_implementations:value_iteration",
                        "--max-examples", "10")
     assert code == EXIT_OK and "PASS" in out
-    code, out, _ = run(capsys, "check", "optimal-values", "bug_catalogue:value_iteration_mean",
+    code, out, _ = run(capsys, "check", "optimal-values", "bugs_mdp:value_iteration_mean",
                        "--json")
     report = json.loads(out)
     assert code == EXIT_FAILED and report["passed"] is False
@@ -133,7 +133,7 @@ def test_verify_exits_1_and_shows_the_counterexample_when_a_reference_is_wrong(c
     from rlspec import registry
 
     original = registry.entry("mdp.return")
-    planted = dataclasses.replace(original, check_reference="bug_catalogue:returns_forwards")
+    planted = dataclasses.replace(original, check_reference="bugs_mdp:returns_forwards")
     monkeypatch.setattr(registry, "entry", lambda spec_id: planted)
     code, out, _ = run(capsys, "verify", "mdp.return", "--max-examples", "5")
     assert code == EXIT_FAILED

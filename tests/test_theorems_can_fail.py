@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import Phase, settings
 
-import bug_catalogue as bugs
+import bugs_mdp as bugs
 import test_theorems
 from rlspec.reference import bellman, dynamic_programming, importance_sampling, occupancy
 from rlspec.reference import policy_gradient, returns

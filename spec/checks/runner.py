@@ -115,16 +115,24 @@ class Report:
 
 
 class Caller:
-    """Calls the candidate on a case safely and turns its output into a float array."""
+    """Calls the candidate on a case safely and turns its output into a float array.
+
+    numpy inputs are copied for every call, since a candidate may write to them.  torch
+    tensors are passed as given: a judge that checks gradients makes fresh leaf tensors
+    for each call and differentiates the raw output (:meth:`raw`) with respect to them.
+    """
 
     def __init__(self, candidate: Callable, timeout: float):
         self.candidate, self.timeout = candidate, timeout
 
-    def __call__(self, arguments: dict[str, Any], shape: tuple[int, ...] | None) -> np.ndarray:
+    def raw(self, arguments: dict[str, Any]) -> Any:
+        """The candidate's output as it returned it (a tensor keeps its graph)."""
         fresh = {name: np.array(value) if isinstance(value, np.ndarray) else value
-                 for name, value in arguments.items()}  # a candidate may write to its inputs
-        output = _call_with_timeout(self.candidate, fresh, self.timeout)
-        return as_answer(output, shape)
+                 for name, value in arguments.items()}
+        return _call_with_timeout(self.candidate, fresh, self.timeout)
+
+    def __call__(self, arguments: dict[str, Any], shape: tuple[int, ...] | None) -> np.ndarray:
+        return as_answer(self.raw(arguments), shape)
 
 
 def as_answer(output: Any, shape: tuple[int, ...] | None) -> np.ndarray:

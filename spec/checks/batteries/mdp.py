@@ -1,4 +1,4 @@
-"""The batteries of the MDP chapter: canonical signatures, cases and judges.
+"""The batteries of the MDP chapter (issue 2): canonical signatures, cases and judges.
 
 Each battery judges a candidate against an oracle from ``rlspec.oracles`` (never against
 ``rlspec.reference``).  Arrays follow the spec's conventions: ``transitions[s, a, s_next]``,
@@ -8,60 +8,18 @@ Terminal states are absorbing with reward 0, so an episodic MDP needs no extra a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 from hypothesis import strategies as st
 
-from rlspec.checks.runner import CandidateFailure, Caller, Case, Mismatch, compare
+from rlspec.checks.batteries import register
+from rlspec.checks.runner import CandidateFailure, Case, Mismatch, compare
 from rlspec.oracles import enumeration, epsilon_greedy, exact_rational, linear_program, occupancy
 from rlspec.oracles import policy_evaluation, policy_gradient
 from rlspec.oracles.policy_evaluation import NonTerminatingPolicyError
 from rlspec.toy_mdps import strategies
 from rlspec.toy_mdps.mdp import TabularMDP
-
-Judge = Callable[[Case, Caller, float], "Mismatch | None"]
-
-
-@dataclass(frozen=True)
-class Battery:
-    name: str
-    spec_id: str
-    summary: str
-    signature: str
-    reference: str  # "module:function", the rlspec reference in this signature
-    judge: Judge
-    make_generated: Callable[[], st.SearchStrategy]
-    make_edge_cases: Callable[[], list[Case]]
-    make_toy_cases: Callable[[], list[Case]]
-
-    def generated_cases(self) -> st.SearchStrategy:
-        return self.make_generated()
-
-    def edge_cases(self) -> list[Case]:
-        return self.make_edge_cases()
-
-    def toy_cases(self) -> list[Case]:
-        return self.make_toy_cases()
-
-
-BATTERIES: dict[str, Battery] = {}
-
-
-def battery(name: str) -> Battery:
-    """The battery called ``name``; a KeyError lists the valid names."""
-    try:
-        return BATTERIES[name]
-    except KeyError:
-        raise KeyError(f"no check called {name!r}; valid checks: {', '.join(sorted(BATTERIES))}") \
-            from None
-
-
-def _register(**fields) -> None:
-    BATTERIES[fields["name"]] = Battery(**fields)
-
 
 # --------------------------------------------------------------------------- cases
 
@@ -540,7 +498,7 @@ def _performance_difference_toy_cases(tiny=False) -> list[Case]:
 MDP_ARGUMENTS = ("transitions[s, a, s'] float64, rewards[s, a] float64 (expected reward), "
                  "gamma float in [0, 1]")
 
-_register(
+register(
     name="discounted-return", spec_id="mdp.return",
     summary="G_t = sum_k gamma^k r_{t+k} for every step of one finished episode",
     signature="candidate(rewards[T], gamma) -> returns[T]",
@@ -553,7 +511,7 @@ _register(
     ],
     make_toy_cases=lambda: [],
 )
-_register(
+register(
     name="bellman-expectation-v", spec_id="mdp.bellman-expectation-v",
     summary="one application of B^pi to a state-value vector",
     signature=f"candidate(transitions, rewards, gamma, policy[s, a], values[s]) -> values[s]; {MDP_ARGUMENTS}",
@@ -562,7 +520,7 @@ _register(
     make_edge_cases=lambda: _edge_backup_cases("values"),
     make_toy_cases=lambda: [],
 )
-_register(
+register(
     name="bellman-expectation-q", spec_id="mdp.bellman-expectation-q",
     summary="one application of B^pi to an action-value table",
     signature=f"candidate(transitions, rewards, gamma, policy[s, a], action_values[s, a]) -> action_values[s, a]; {MDP_ARGUMENTS}",
@@ -571,7 +529,7 @@ _register(
     make_edge_cases=lambda: _edge_backup_cases("action_values", q_values=True),
     make_toy_cases=lambda: [],
 )
-_register(
+register(
     name="bellman-optimality-backup", spec_id="mdp.bellman-optimality-operator",
     summary="one application of the optimality operator B; also checks the contraction",
     signature=f"candidate(transitions, rewards, gamma, values[s]) -> values[s]; {MDP_ARGUMENTS}",
@@ -580,7 +538,7 @@ _register(
     make_edge_cases=lambda: _edge_backup_cases("values", with_policy=False),
     make_toy_cases=lambda: [],
 )
-_register(
+register(
     name="policy-evaluation", spec_id="dp.policy-evaluation",
     summary="V^pi of a stochastic policy",
     signature=f"candidate(transitions, rewards, gamma, policy[s, a]) -> values[s]; {MDP_ARGUMENTS}",
@@ -589,7 +547,7 @@ _register(
     make_edge_cases=_edge_policy_cases,
     make_toy_cases=lambda: _policy_cases(_toy_mdps()),
 )
-_register(
+register(
     name="optimal-values", spec_id="dp.value-iteration",
     summary="V*, the optimal state values",
     signature=f"candidate(transitions, rewards, gamma) -> values[s]; {MDP_ARGUMENTS}",
@@ -597,7 +555,7 @@ _register(
     judge=_judge_optimal_values, make_generated=_optimal_cases,
     make_edge_cases=_edge_optimal_cases, make_toy_cases=_toy_optimal_cases,
 )
-_register(
+register(
     name="optimal-policy", spec_id="dp.policy-iteration",
     summary="an optimal policy (any one: ties are accepted)",
     signature=f"candidate(transitions, rewards, gamma) -> policy[s, a] or actions[s]; {MDP_ARGUMENTS}",
@@ -605,7 +563,7 @@ _register(
     judge=_judge_optimal_policy, make_generated=_optimal_cases,
     make_edge_cases=_edge_optimal_cases, make_toy_cases=_toy_optimal_cases,
 )
-_register(
+register(
     name="policy-improvement", spec_id="dp.policy-improvement",
     summary="the greedy policy with respect to V; with V = V^pi it must dominate pi",
     signature=f"candidate(transitions, rewards, gamma, values[s]) -> policy[s, a] or actions[s]; {MDP_ARGUMENTS}",
@@ -614,7 +572,7 @@ _register(
     make_edge_cases=_edge_improvement_cases,
     make_toy_cases=lambda: _edge_improvement_cases(_toy_mdps()),
 )
-_register(
+register(
     name="epsilon-greedy", spec_id="mdp.epsilon-greedy",
     summary="the epsilon-greedy policy of an action-value table",
     signature="candidate(action_values[s, a], epsilon) -> policy[s, a]",
@@ -627,7 +585,7 @@ _register(
     ],
     make_toy_cases=lambda: [],
 )
-_register(
+register(
     name="state-occupancy", spec_id="mdp.state-occupancy",
     summary="nu^pi, the (1 - gamma)-normalised discounted state visitation distribution",
     signature="candidate(transitions[s, a, s'], gamma < 1, policy[s, a], initial_distribution[s]) -> nu[s]",
@@ -636,7 +594,7 @@ _register(
     make_edge_cases=lambda: _occupancy_toy_cases(tiny=True),
     make_toy_cases=_occupancy_toy_cases,
 )
-_register(
+register(
     name="state-action-occupancy", spec_id="mdp.state-action-occupancy",
     summary="rho^pi(s, a) = nu^pi(s) pi(a|s)",
     signature="candidate(transitions[s, a, s'], gamma < 1, policy[s, a], initial_distribution[s]) -> rho[s, a]",
@@ -645,7 +603,7 @@ _register(
     make_edge_cases=lambda: _occupancy_toy_cases(tiny=True),
     make_toy_cases=_occupancy_toy_cases,
 )
-_register(
+register(
     name="policy-from-occupancy", spec_id="mdp.occupancy-theorem-2",
     summary="the policy that generates an occupancy measure (any distribution where unvisited)",
     signature="candidate(occupancy[s, a]) -> policy[s, a]",
@@ -654,7 +612,7 @@ _register(
     make_edge_cases=_policy_from_occupancy_edge_cases,
     make_toy_cases=lambda: [],
 )
-_register(
+register(
     name="performance-difference", spec_id="pg.performance-difference",
     summary="J(pi_new) - J(pi_old)",
     signature="candidate(transitions, rewards, gamma < 1, initial_distribution[s], new_policy[s, a], old_policy[s, a]) -> float",
@@ -663,7 +621,7 @@ _register(
     make_edge_cases=lambda: _performance_difference_toy_cases(tiny=True),
     make_toy_cases=_performance_difference_toy_cases,
 )
-_register(
+register(
     name="softmax-policy-gradient", spec_id="pg.policy-gradient-theorem",
     summary="dJ/dtheta for the tabular softmax policy pi(a|s) = softmax(theta[s])_a",
     signature="candidate(transitions, rewards, gamma < 1, initial_distribution[s], theta[s, a]) -> gradient[s, a]",
@@ -672,7 +630,7 @@ _register(
     make_edge_cases=lambda: _pg_toy_cases(tiny=True),
     make_toy_cases=_pg_toy_cases,
 )
-_register(
+register(
     name="importance-sampling", spec_id="pg.importance-sampling",
     summary="the ordinary importance-sampling estimate of E_p[f] from samples of q",
     signature="candidate(values[n], target_probabilities[n], behaviour_probabilities[n]) -> float",
