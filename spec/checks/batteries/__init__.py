@@ -4,13 +4,15 @@ A battery knows one formula's canonical signature, how to make cases (edge cases
 hypothesis-generated cases, named toy MDPs) and how to judge a candidate's answer against
 an oracle from ``rlspec.oracles``.  ``rlspec.check`` runs it (``rlspec.checks.runner``).
 
-To add a check: in the chapter's module, call :func:`register` with a :class:`Battery`'s
-fields; give it a spec entry whose ``check`` names it; add a catalogued bug in
-``tests/bugs_<chapter>.py`` that it must reject.
+To add a check: in the chapter's module (any module in this folder is imported), call
+:func:`register` with a :class:`Battery`'s fields; give it a spec entry whose ``check``
+names it; add a catalogued bug in ``tests/bugs_<chapter>.py`` that it must reject.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,5 +65,10 @@ def register(**fields) -> None:
 
 
 
-# The chapters register their batteries on import (kept last: they import register).
-from rlspec.checks.batteries import mdp  # noqa: E402,F401
+def _import_chapters() -> None:
+    """Every module of this package is a chapter that registers its batteries on import."""
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+_import_chapters()  # kept last: the chapters import register from this module
