@@ -1,0 +1,271 @@
+"""Exact answers for the sample-based updates of the model-free chapter, in rationals.
+
+Each function takes the same inputs as its counterpart in ``rlspec.reference`` (monte_carlo,
+temporal_difference, n_step, eligibility_traces) and returns the exact answer as an object
+array of ``Fraction``; ``rlspec.checks.batteries.value_learning`` rounds it once to float.
+Every float input is converted exactly (``Fraction(0.1)`` is the binary value it holds).
+
+Independence from the reference: the same definitions, computed by other formulas.
+
+* returns are direct sums with explicit powers of gamma, never the backward recursion;
+* an incremental mean is computed as the closed-form mean (N V + sum G) / (N + k);
+* an update is written ``(1 - alpha) old + alpha target``, not ``old + alpha (target - old)``;
+* the lambda-return is the weighted sum of n-step returns of its definition, not the
+  recursion :math:`G^\\lambda_t = r_t + \\gamma[(1-\\lambda)V + \\lambda G^\\lambda_{t+1}]`;
+* eligibility traces are the closed forms :math:`e_t(s) = \\sum_{k \\le t, S_k = s}
+  (\\gamma\\lambda)^{t-k}` (accumulating) and :math:`(\\gamma\\lambda)^{t - \\text{last visit}}`
+  (replacing), never the decaying recursion;
+* the tree-backup return is the sum over the paths of its tree, not the recursion of
+  Sutton & Barto's box.
+
+Cross-checks between these and ``rlspec.oracles.expected_updates`` (expectations that equal
+Bellman backups) are in the tests.  Sizes here are tiny (a handful of steps), so exact
+arithmetic costs nothing.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from rlspec.oracles.exact_rational import to_fractions as _floats_to_fractions
+
+
+def exact(array) -> np.ndarray:
+    """An object array of Fractions: floats converted exactly, Fractions kept as they are
+    (``rlspec.oracles.exact_rational.to_fractions`` would round a Fraction through float)."""
+    if isinstance(array, np.ndarray) and array.dtype == object:
+        return np.vectorize(Fraction, otypes=[object])(array) if array.size else array.copy()
+    if isinstance(array, (list, tuple)) and any(isinstance(x, Fraction) for x in np.ravel(
+            np.array(array, dtype=object))):
+        return exact(np.array(array, dtype=object))
+    return _floats_to_fractions(array)
+
+
+to_fractions = exact
+
+__all__ = ["monte_carlo_exact", "td0_update_exact", "sarsa_update_exact",
+           "expected_sarsa_update_exact", "q_learning_update_exact", "n_step_returns_exact",
+           "lambda_returns_exact", "n_step_episode_exact", "tree_backup_episode_exact",
+           "td_lambda_episode_exact", "offline_lambda_return_exact"]
+
+
+def _exact_returns(rewards, gamma: Fraction) -> list[Fraction]:
+    """G_t = sum_{k >= t} gamma^(k - t) r_k by direct sums."""
+    r = to_fractions(rewards)
+    return [sum((gamma ** (k - t) * r[k] for k in range(t, r.size)), Fraction(0))
+            for t in range(r.size)]
+
+
+def monte_carlo_exact(values, counts, states, rewards, gamma, first_visit: bool) -> np.ndarray:
+    """The new mean of each state's returns: (N V + sum of this episode's returns) / (N + k),
+    over its first visit (k <= 1) or every visit (k = number of visits)."""
+    v = to_fractions(values)
+    returns = _exact_returns(rewards, Fraction(gamma))
+    states = [int(s) for s in states[:len(returns)]]
+    result = v.copy()
+    for s in set(states):
+        visits = [t for t, state in enumerate(states) if state == s]
+        if first_visit:
+            visits = visits[:1]
+        n = int(counts[s])
+        result[s] = (n * v[s] + sum(returns[t] for t in visits)) / (n + len(visits))
+    return result
+
+
+def _blend(table, index, target, alpha):
+    table = to_fractions(table)
+    a = Fraction(alpha)
+    table[index] = (1 - a) * table[index] + a * target
+    return table
+
+
+def td0_update_exact(values, state, reward, next_state, terminated, alpha, gamma) -> np.ndarray:
+    """(1 - alpha) V(s) + alpha (r + gamma [not terminated] V(s'))."""
+    v = to_fractions(values)
+    target = Fraction(reward) + (0 if terminated else Fraction(gamma) * v[int(next_state)])
+    return _blend(values, int(state), target, alpha)
+
+
+def sarsa_update_exact(action_values, state, action, reward, next_state, next_action,
+                       terminated, alpha, gamma) -> np.ndarray:
+    """(1 - alpha) Q(s, a) + alpha (r + gamma [not terminated] Q(s', a'))."""
+    q = to_fractions(action_values)
+    following = 0 if terminated else q[int(next_state), int(next_action)]
+    target = Fraction(reward) + Fraction(gamma) * following
+    return _blend(action_values, (int(state), int(action)), target, alpha)
+
+
+def expected_sarsa_update_exact(action_values, state, action, reward, next_state, terminated,
+                                alpha, gamma, policy) -> np.ndarray:
+    """(1 - alpha) Q(s, a) + alpha (r + gamma [not terminated] sum_a' pi(a'|s') Q(s', a'))."""
+    q, pi = to_fractions(action_values), to_fractions(policy)
+    s_next = int(next_state)
+    following = 0 if terminated else sum(pi[s_next] * q[s_next])
+    target = Fraction(reward) + Fraction(gamma) * following
+    return _blend(action_values, (int(state), int(action)), target, alpha)
+
+
+def q_learning_update_exact(action_values, state, action, reward, next_state, terminated,
+                            alpha, gamma) -> np.ndarray:
+    """(1 - alpha) Q(s, a) + alpha (r + gamma [not terminated] max_a' Q(s', a'))."""
+    q = to_fractions(action_values)
+    following = 0 if terminated else max(q[int(next_state)])
+    target = Fraction(reward) + Fraction(gamma) * following
+    return _blend(action_values, (int(state), int(action)), target, alpha)
+
+
+def _n_step_return(rewards, bootstrap_values, terminated, gamma: Fraction, t: int, n: int):
+    """G_{t:t+n} = sum_{k=t}^{h-1} gamma^(k-t) r_k + gamma^(h-t) V(S_h) [unless terminal]."""
+    steps = len(rewards)
+    horizon = min(t + n, steps)
+    total = sum((gamma ** (k - t) * rewards[k] for k in range(t, horizon)), Fraction(0))
+    if not (horizon == steps and terminated):
+        total += gamma ** (horizon - t) * bootstrap_values[horizon]
+    return total
+
+
+def n_step_returns_exact(rewards, state_values, terminated, gamma, n) -> np.ndarray:
+    """G_{t:t+n} for every t, by direct sums."""
+    r, v = list(to_fractions(rewards)), list(to_fractions(state_values))
+    return np.array([_n_step_return(r, v, terminated, Fraction(gamma), t, int(n))
+                     for t in range(len(r))], dtype=object)
+
+
+def lambda_returns_exact(rewards, state_values, terminated, gamma, lam) -> np.ndarray:
+    """G^lambda_t = (1 - lambda) sum_{n=1}^{T-t-1} lambda^(n-1) G_{t:t+n}
+    + lambda^(T-t-1) G_{t:T}: the weighted sum of n-step returns (Sutton & Barto eq. 12.9)."""
+    r, v = list(to_fractions(rewards)), list(to_fractions(state_values))
+    g, l = Fraction(gamma), Fraction(lam)
+    steps = len(r)
+    result = []
+    for t in range(steps):
+        total = sum(((1 - l) * l ** (n - 1) * _n_step_return(r, v, terminated, g, t, n)
+                     for n in range(1, steps - t)), Fraction(0))
+        total += l ** (steps - t - 1) * _n_step_return(r, v, terminated, g, t, steps - t)
+        result.append(total)
+    return np.array(result, dtype=object)
+
+
+def n_step_episode_exact(table, states, actions, rewards, terminated, alpha, gamma, n,
+                         target_policy=None, behaviour_policy=None) -> np.ndarray:
+    """The online n-step algorithms of Sutton & Barto ch. 7, updates in time order, exactly.
+
+    ``table`` 1-D: n-step TD (``actions`` may be None); 2-D: n-step SARSA (``actions`` holds
+    A_0..A_T).  With both policies: the importance-sampling versions, whose ratio for V
+    covers A_t..A_(h-1) and for Q covers A_(t+1)..A_h (A_(T-1) at most when the episode
+    terminated).
+    """
+    table = to_fractions(table)
+    is_q = table.ndim == 2
+    g, a = Fraction(gamma), Fraction(alpha)
+    r = list(to_fractions(rewards))
+    steps = len(r)
+    states = [int(s) for s in states]
+    actions = None if actions is None else [int(x) for x in actions]
+    ratio = None
+    if target_policy is not None:
+        pi, b = to_fractions(target_policy), to_fractions(behaviour_policy)
+        ratio = [pi[states[k], actions[k]] / b[states[k], actions[k]]
+                 for k in range(len(actions) if (is_q and not terminated) else steps)]
+
+    def key(k):
+        return (states[k], actions[k]) if is_q else states[k]
+
+    for t in range(steps):
+        horizon = min(t + n, steps)
+        bootstraps = not (horizon == steps and terminated)
+        target = sum((g ** (k - t) * r[k] for k in range(t, horizon)), Fraction(0))
+        if bootstraps:
+            target += g ** (horizon - t) * table[key(horizon)]
+        weight = Fraction(1)
+        if ratio is not None:
+            first, last = (t + 1, horizon if bootstraps else horizon - 1) if is_q \
+                else (t, horizon - 1)
+            for k in range(first, last + 1):
+                weight *= ratio[k]
+        step = a * weight
+        table[key(t)] = (1 - step) * table[key(t)] + step * target
+    return table
+
+
+def tree_backup_episode_exact(action_values, states, actions, rewards, terminated, alpha,
+                              gamma, n, policy) -> np.ndarray:
+    """n-step tree backup, online, with each return written as the sum over its tree:
+
+        G_t = sum_{k=t}^{h-1} gamma^(k-t) c_k [r_k + gamma L_(k+1)],
+        c_k = prod_{j=t+1}^{k} pi(A_j|S_j),
+
+    where L_(k+1) = sum_{a != A_(k+1)} pi(a|S_(k+1)) Q(S_(k+1), a) for k + 1 < h (the leaves
+    off the taken path), and L_h = sum_a pi(a|S_h) Q(S_h, a), or 0 if S_h is terminal.
+    """
+    q, pi = to_fractions(action_values), to_fractions(policy)
+    g, a = Fraction(gamma), Fraction(alpha)
+    r = list(to_fractions(rewards))
+    states, actions = [int(s) for s in states], [int(x) for x in actions]
+    steps = len(r)
+    for t in range(steps):
+        horizon = min(t + n, steps)
+        total, path_weight = Fraction(0), Fraction(1)
+        for k in range(t, horizon):
+            if k > t:
+                path_weight *= pi[states[k], actions[k]]
+            s_next = states[k + 1]
+            if k + 1 < horizon:
+                leaves = sum(pi[s_next, x] * q[s_next, x] for x in range(q.shape[1])
+                             if x != actions[k + 1])
+            elif horizon == steps and terminated:
+                leaves = Fraction(0)
+            else:
+                leaves = sum(pi[s_next] * q[s_next])
+            total += g ** (k - t) * path_weight * (r[k] + g * leaves)
+        key = (states[t], actions[t])
+        q[key] = (1 - a) * q[key] + a * total
+    return q
+
+
+def _trace(states, t: int, s: int, decay: Fraction, kind: str) -> Fraction:
+    visits = [k for k in range(t + 1) if states[k] == s]
+    if not visits:
+        return Fraction(0)
+    if kind == "replacing":
+        return decay ** (t - visits[-1])
+    return sum((decay ** (t - k) for k in visits), Fraction(0))
+
+
+def td_lambda_episode_exact(values, states, rewards, terminated, alpha, gamma, lam,
+                            trace: str = "accumulating", online: bool = True) -> np.ndarray:
+    """TD(lambda), backward view, with the traces in closed form.  ``online``: each delta
+    uses the latest values; otherwise every delta uses the values from before the episode
+    and the increments are added at the end."""
+    v = to_fractions(values)
+    old = v.copy()
+    g, a, decay = Fraction(gamma), Fraction(alpha), Fraction(gamma) * Fraction(lam)
+    r = list(to_fractions(rewards))
+    states = [int(s) for s in states]
+    steps = len(r)
+    total = np.array([Fraction(0)] * v.size, dtype=object)
+    for t in range(steps):
+        current = v if online else old
+        following = 0 if (t == steps - 1 and terminated) else current[states[t + 1]]
+        delta = r[t] + g * following - current[states[t]]
+        for s in set(states[:t + 1]):
+            increment = a * delta * _trace(states, t, s, decay, trace)
+            if online:
+                v[s] += increment
+            else:
+                total[s] += increment
+    return v if online else old + total
+
+
+def offline_lambda_return_exact(values, states, rewards, terminated, alpha, gamma,
+                                lam) -> np.ndarray:
+    """The forward view applied offline: V(s) + alpha sum_{t: S_t = s} (G^lambda_t - V(s))."""
+    v = to_fractions(values)
+    states = [int(s) for s in states]
+    returns = lambda_returns_exact(rewards, [v[s] for s in states], terminated, gamma, lam)
+    result = v.copy()
+    for t, s in enumerate(states[:len(returns)]):
+        result[s] += Fraction(alpha) * (returns[t] - v[s])
+    return result
