@@ -1,0 +1,490 @@
+r"""GRPO and its successors: Dr. GRPO, DAPO, GSPO, DCPO.
+
+The notes name these methods (seed 000 "群体相对策略优化（GRPO）"; seed 001 "GRPO", "GSPO";
+seed 003 "# 6. GRPO" .. "# 9. DCPO") but state almost none of their formulas, and seed 000's
+description of GRPO disagrees with the paper (spec entry ``grpo.objective``, erratum).  The
+formulas here are the papers':
+
+* GRPO: Shao et al. (2024), "DeepSeekMath", §4.1, eqs. (3) and (4), outcome supervision.
+* Dr. GRPO: Liu et al. (2025), "Understanding R1-Zero-like training: a critical perspective", §3.
+* DAPO: Yu et al. (2025), "DAPO: an open-source LLM reinforcement learning system at scale",
+  §3 (its objective, clip-higher, dynamic sampling, token-level loss, overlong shaping).
+* GSPO: Zheng et al. (2025), "Group sequence policy optimization", §4 (GSPO and GSPO-token).
+* DCPO: Yang et al. (2025), "DCPO: Dynamic clipping policy optimization": only its dynamic
+  clipping bounds, as the authors' released code computes them (spec entry
+  ``dcpo.dynamic-clipping`` says exactly what is and is not checked against the paper).
+
+Conventions: those of ``rlspec.reference.rlhf_ppo`` (columns aligned with the predicted
+token; ``response_mask[b, t] = 1`` on response tokens, EOS included, 0 on prompt and
+padding).  A batch is ``B = n_groups * G`` responses; ``rewards[n_groups, G]`` holds the
+scalar reward of each response, group by group.  Sequence-level advantages ``advantages[B]``
+are broadcast to every token of their response (outcome supervision).  The losses are the
+negated objectives (to be minimised) and return 0-d float64 torch tensors.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from rlspec import validation
+from rlspec.reference.rlhf_ppo import _mask, _nonnegative, _same_shape, _tensor
+from rlspec.validation import InvalidInputError
+
+__all__ = [
+    "group_advantages",
+    "dr_grpo_advantages",
+    "k3_kl_estimate",
+    "grpo_loss",
+    "dr_grpo_loss",
+    "dapo_token_loss",
+    "overlong_penalty",
+    "dynamic_sampling_filter",
+    "gspo_loss",
+    "gspo_token_loss",
+    "dcpo_clip_bounds",
+]
+
+
+def _groups(rewards, name="rewards[n_groups, G]") -> np.ndarray:
+    rewards = validation.as_float_array(rewards, name, ndim=2)
+    if rewards.shape[1] < 2:
+        raise InvalidInputError(
+            f"{name}: a group needs at least 2 responses (the group statistics of one "
+            f"response are undefined), got G = {rewards.shape[1]}")
+    return rewards
+
+
+# ------------------------------------------------------------------ advantages
+
+def group_advantages(rewards, epsilon) -> np.ndarray:
+    r"""GRPO's group-relative advantage of each response (outcome supervision).
+
+    .. math:: \hat A_i = \frac{r_i - \operatorname{mean}(r_1, \dots, r_G)}
+                              {\operatorname{std}(r_1, \dots, r_G) + \varepsilon},
+              \qquad \operatorname{std} = \sqrt{\tfrac{1}{G-1}\textstyle\sum_j (r_j - \bar r)^2}
+
+    and :math:`\hat A_i = 0` for every response of a group whose rewards are all equal
+    (the numerator is 0; with ε = 0 the quotient is read as 0, not 0/0).
+
+    Source: DeepSeekMath §4.1.2 (the rewards of a group are normalised by subtracting the
+    group average and dividing by the group standard deviation); seed 000 "群体相对策略优化（GRPO）" says otherwise
+    (it describes GAE; spec entry ``grpo.objective``).  The paper does not say which
+    standard deviation; rlspec fixes the sample one (Bessel's correction, G - 1), which is
+    what TRL, verl and OpenRLHF compute with ``torch.std``.  numpy's ``np.std`` defaults to
+    the population one (G) and gives advantages larger by sqrt(G / (G - 1)).
+
+    Conventions: ``rewards[n_groups, G]`` float64, one row per prompt, G >= 2; ε >= 0
+    (TRL 1e-4, verl 1e-6).  "All equal" is decided on the values, not on a computed std:
+    the float std of (0.1, 0.1, 0.1) is about 1e-17, and dividing by it gives advantages of
+    size 1 (NVIDIA-NeMo/RL#4161 met this in float32).
+
+    Example: rewards (1, 0, 0, 1): mean 1/2, sample std sqrt(1/3), so ±sqrt(3)/2.
+
+    >>> group_advantages([[1.0, 0.0, 0.0, 1.0], [0.5, 0.5, 0.5, 0.5]], 0.0).round(6)
+    array([[ 0.866025, -0.866025, -0.866025,  0.866025],
+           [ 0.      ,  0.      ,  0.      ,  0.      ]])
+    """
+    rewards = _groups(rewards)
+    epsilon = _nonnegative(epsilon, "epsilon")
+    advantages = np.zeros_like(rewards)
+    for g, group in enumerate(rewards):
+        if group.max() == group.min():
+            continue  # every advantage is exactly 0
+        size = len(group)
+        mean = math.fsum(group) / size
+        std = math.sqrt(math.fsum((r - mean) ** 2 for r in group) / (size - 1))
+        for i, reward in enumerate(group):
+            advantages[g, i] = (reward - mean) / (std + epsilon)
+    return advantages
+
+
+def dr_grpo_advantages(rewards) -> np.ndarray:
+    r"""Dr. GRPO's advantage: the group mean subtracted, no division by the std.
+
+    .. math:: \hat A_i = r_i - \operatorname{mean}(r_1, \dots, r_G)
+
+    Source: Liu et al. (2025), §3 (Dr. GRPO drops the std normalisation): dividing
+    by the std gives questions whose rewards barely vary (too easy or too hard) larger
+    weight.  verl: ``norm_adv_by_std_in_grpo=False``; TRL: ``scale_rewards=False`` (or
+    ``"none"``).  Not stated in the notes.
+
+    >>> dr_grpo_advantages([[1.0, 0.0, 0.0, 0.0]])
+    array([[ 0.75, -0.25, -0.25, -0.25]])
+    """
+    rewards = _groups(rewards)
+    advantages = np.zeros_like(rewards)
+    for g, group in enumerate(rewards):
+        mean = math.fsum(group) / len(group)
+        for i, reward in enumerate(group):
+            advantages[g, i] = reward - mean
+    return advantages
+
+
+# ------------------------------------------------------------------ the clipped surrogate
+
+def _clipped_objective(ratio: torch.Tensor, advantage: torch.Tensor, low: float | torch.Tensor,
+                       high: float | torch.Tensor) -> torch.Tensor:
+    """min(ratio A, clip(ratio, low, high) A), elementwise: the PPO surrogate (maximised)."""
+    return torch.minimum(ratio * advantage, torch.clamp(ratio, low, high) * advantage)
+
+
+def _loss_inputs(log_probs, old_log_probs, advantages, response_mask, per_token=False):
+    log_probs = _tensor(log_probs, "log_probs[B, T]", 2)
+    old = _tensor(old_log_probs, "old_log_probs[B, T]", 2).detach()
+    _same_shape(log_probs, old, "old_log_probs")
+    if per_token:
+        adv = _tensor(advantages, "advantages[B, T]", 2).detach()
+        _same_shape(log_probs, adv, "advantages")
+    else:
+        adv = _tensor(advantages, "advantages[B]", 1).detach()
+        if tuple(adv.shape) != (log_probs.shape[0],):
+            raise InvalidInputError(f"advantages must have shape ({log_probs.shape[0]},), one "
+                                    f"per response, got {tuple(adv.shape)}")
+    mask = _mask(response_mask, tuple(log_probs.shape), name="response_mask[B, T]",
+                 nonempty_rows=True)
+    inside = torch.as_tensor(mask, dtype=torch.bool)
+    # Prompt and padding columns may hold anything; keep them out of exp entirely.
+    log_ratio = torch.where(inside, log_probs - old, torch.zeros_like(log_probs))
+    return log_probs, old, adv, mask, inside, log_ratio
+
+
+def _any_tensor(value, name: str) -> torch.Tensor:
+    """A float64 tensor of any shape; a tensor given is kept, so gradients flow."""
+    if isinstance(value, torch.Tensor):
+        return _tensor(value, name, value.ndim)
+    return _tensor(value, name, np.ndim(value))
+
+
+def _clip_range(epsilon_low, epsilon_high) -> tuple[float, float]:
+    low = _nonnegative(epsilon_low, "epsilon_low")
+    high = _nonnegative(epsilon_high, "epsilon_high")
+    if low >= 1.0:
+        raise InvalidInputError(f"epsilon_low must be below 1 (the ratio's lower clip 1 - "
+                                f"epsilon_low must stay positive), got {epsilon_low!r}")
+    return 1.0 - low, 1.0 + high
+
+
+# ------------------------------------------------------------------ GRPO
+
+def k3_kl_estimate(log_probs, ref_log_probs) -> torch.Tensor:
+    r"""The per-token estimator of :math:`D_{KL}(\pi_\theta \| \pi_{\text{ref}})` in GRPO.
+
+    .. math:: \hat D_t = \frac{\pi_{\text{ref}}(o_t)}{\pi_\theta(o_t)}
+                         - \log\frac{\pi_{\text{ref}}(o_t)}{\pi_\theta(o_t)} - 1 \ \ge 0
+
+    Source: DeepSeekMath eq. (4) (Schulman's "k3", http://joschu.net/blog/kl-approx.html).
+    For :math:`o_t \sim \pi_\theta` it is unbiased:
+    :math:`\mathbb E_{\pi_\theta}[\hat D] = \sum_o \pi_\theta(o)\log\frac{\pi_\theta(o)}{\pi_{\text{ref}}(o)}`,
+    and each sample is >= 0, 0 exactly where the two log-probabilities agree.  Swapping the
+    two arguments estimates nothing useful under samples of π_θ (spec entry ``grpo.objective``).
+
+    >>> round(k3_kl_estimate(torch.tensor([0.0], dtype=torch.float64),
+    ...                      torch.tensor([np.log(2.0)], dtype=torch.float64)).item(), 12)
+    0.30685281944
+    """
+    log_probs = _any_tensor(log_probs, "log_probs")
+    ref = _any_tensor(ref_log_probs, "ref_log_probs").detach()
+    _same_shape(log_probs, ref, "ref_log_probs")
+    log_ratio = ref - log_probs
+    return torch.exp(log_ratio) - log_ratio - 1.0
+
+
+def grpo_loss(log_probs, old_log_probs, ref_log_probs, advantages, response_mask, clip_epsilon,
+              beta) -> torch.Tensor:
+    r"""The GRPO loss: the clipped surrogate minus a KL penalty, averaged over each
+    response's own tokens, then over the responses.
+
+    .. math::
+        \mathcal L = -\frac{1}{B}\sum_{i=1}^{B}\frac{1}{|o_i|}\sum_{t=1}^{|o_i|}
+        \Big\{ \min\big(\rho_{i,t}\hat A_i,\ \operatorname{clip}(\rho_{i,t}, 1-\epsilon, 1+\epsilon)\hat A_i\big)
+        - \beta\,\hat D_{i,t} \Big\}
+
+    with :math:`\rho_{i,t} = \pi_\theta(o_{i,t}|q,o_{i,<t}) / \pi_{\theta_{old}}(o_{i,t}|q,o_{i,<t})`
+    and :math:`\hat D` the k3 estimator (:func:`k3_kl_estimate`) against the frozen
+    reference model.  Over one group (B = G) this is DeepSeekMath eq. (3) negated; over
+    several groups it is their mean.
+
+    Source: DeepSeekMath §4.1.1, eq. (3) (β = 0.04 in its experiments).  The notes (seed 000)
+    describe a KL to the previous policy and an adaptive β instead (spec entry
+    ``grpo.objective``, erratum).
+
+    Conventions: module docstring.  ``advantages[B]`` from :func:`group_advantages`;
+    ``old_log_probs`` and ``ref_log_probs`` are constants.  The per-response 1/|o_i| makes a
+    token of a short response weigh more than one of a long response (spec entry
+    ``agg.seq-mean-token-mean``); TRL since v0.16 and DAPO average over all tokens instead
+    (``agg.token-mean``).
+
+    Example: one response of two tokens, ρ = 1, A = 1, β = 0 (no penalty): -(1 + 1) / 2.
+
+    >>> grpo_loss([[-1.0, -2.0]], [[-1.0, -2.0]], [[-1.0, -2.0]], [1.0], [[1, 1]], 0.2, 0.0).item()
+    -1.0
+    """
+    log_probs, old, adv, mask, inside, log_ratio = _loss_inputs(
+        log_probs, old_log_probs, advantages, response_mask)
+    ref = _tensor(ref_log_probs, "ref_log_probs[B, T]", 2).detach()
+    _same_shape(log_probs, ref, "ref_log_probs")
+    epsilon = _nonnegative(clip_epsilon, "clip_epsilon")
+    beta = _nonnegative(beta, "beta")
+    low, high = _clip_range(epsilon, epsilon)
+    ratio = torch.exp(log_ratio)
+    penalty = k3_kl_estimate(torch.where(inside, log_probs, ref), ref)  # 0 off the response
+    total = torch.zeros((), dtype=torch.float64)
+    for i in range(log_probs.shape[0]):
+        row = inside[i]
+        per_token = _clipped_objective(ratio[i][row], adv[i], low, high) - beta * penalty[i][row]
+        total = total + per_token.sum() / row.sum()
+    return -total / log_probs.shape[0]
+
+
+def dr_grpo_loss(log_probs, old_log_probs, advantages, response_mask, clip_epsilon,
+                 max_length) -> torch.Tensor:
+    r"""The Dr. GRPO loss: token sums per response divided by a constant, not by |o_i|.
+
+    .. math::
+        \mathcal L = -\frac{1}{B}\sum_{i=1}^{B}\frac{1}{L_{\max}}\sum_{t=1}^{|o_i|}
+        \min\big(\rho_{i,t}\hat A_i,\ \operatorname{clip}(\rho_{i,t}, 1-\epsilon, 1+\epsilon)\hat A_i\big)
+
+    with :math:`\hat A_i` from :func:`dr_grpo_advantages` (no std) and no KL term.
+
+    Source: Liu et al. (2025), §3, the Dr. GRPO objective (the 1/|o_i| removed) and their
+    code, which divides each response's token sum by a constant ``MAX_TOKENS`` (the
+    generation budget) so the loss keeps a familiar scale; verl ``loss_agg_mode=
+    "seq-mean-token-sum-norm"``.  The constant only rescales the gradient.
+
+    >>> dr_grpo_loss([[0.0, 0.0]], [[0.0, 0.0]], [0.5], [[1, 1]], 0.2, 4).item()
+    -0.25
+    """
+    log_probs, old, adv, mask, inside, log_ratio = _loss_inputs(
+        log_probs, old_log_probs, advantages, response_mask)
+    low, high = _clip_range(clip_epsilon, clip_epsilon)
+    constant = _nonnegative(max_length, "max_length")
+    if constant <= 0:
+        raise InvalidInputError(f"max_length must be positive, got {max_length!r}")
+    ratio = torch.exp(log_ratio)
+    total = torch.zeros((), dtype=torch.float64)
+    for i in range(log_probs.shape[0]):
+        row = inside[i]
+        total = total + _clipped_objective(ratio[i][row], adv[i], low, high).sum() / constant
+    return -total / log_probs.shape[0]
+
+
+# ------------------------------------------------------------------ DAPO
+
+def dapo_token_loss(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                    epsilon_high) -> torch.Tensor:
+    r"""DAPO's loss: decoupled clipping ("clip-higher") and a token-level mean over every
+    token of the batch.
+
+    .. math::
+        \mathcal L = -\frac{1}{\sum_{i}|o_i|}\sum_{i=1}^{B}\sum_{t=1}^{|o_i|}
+        \min\big(\rho_{i,t}\hat A_i,\ \operatorname{clip}(\rho_{i,t}, 1-\epsilon_{\text{low}}, 1+\epsilon_{\text{high}})\hat A_i\big)
+
+    Source: DAPO's objective (ε_low = 0.2, ε_high = 0.28; no KL term), §3.1 "clip-higher"
+    and §3.3 "token-level policy gradient loss": every token counts the same, so a long response is not diluted.
+    Not stated in the notes (seed 003 "# 7. DAPO" is an empty heading).
+
+    Conventions: module docstring; ``advantages[B]`` from :func:`group_advantages` of groups
+    kept by :func:`dynamic_sampling_filter`.  ε_high > ε_low raises the ceiling for tokens
+    with A > 0 (letting unlikely tokens grow) and keeps the floor for A < 0.
+
+    Example: two tokens, ρ = (1.5, 0.5), A = 1: min(1.5, 1.28) + min(0.5, 0.8) = 1.78,
+    over 2 tokens:
+
+    >>> round(dapo_token_loss([[np.log(1.5), np.log(0.5)]], [[0.0, 0.0]], [1.0], [[1, 1]],
+    ...                       0.2, 0.28).item(), 12)
+    -0.89
+    """
+    log_probs, old, adv, mask, inside, log_ratio = _loss_inputs(
+        log_probs, old_log_probs, advantages, response_mask)
+    low, high = _clip_range(epsilon_low, epsilon_high)
+    ratio = torch.exp(log_ratio)
+    total = torch.zeros((), dtype=torch.float64)
+    for i in range(log_probs.shape[0]):
+        row = inside[i]
+        total = total + _clipped_objective(ratio[i][row], adv[i], low, high).sum()
+    return -total / float(mask.sum())
+
+
+def overlong_penalty(lengths, max_length, cache_length) -> np.ndarray:
+    r"""DAPO's soft overlong punishment, added to the correctness reward.
+
+    .. math::
+        R_{\text{length}}(y) = \begin{cases}
+            0, & |y| \le L_{\max} - L_{\text{cache}} \\
+            \dfrac{(L_{\max} - L_{\text{cache}}) - |y|}{L_{\text{cache}}}, & L_{\max} - L_{\text{cache}} < |y| \le L_{\max} \\
+            -1, & L_{\max} < |y|
+        \end{cases}
+
+    Source: DAPO eq. (13) (L_max = 20480, L_cache = 4096 in the paper).  The penalty is 0 up
+    to the start of the cache interval, falls linearly to -1 at L_max, and stays -1 beyond
+    (it is continuous).  verl's DAPO reward manager writes it as
+    ``min(-(|y| - (L_max - L_cache)) / L_cache, 0)``, with no floor at -1: the same only
+    because verl truncates responses at L_max.
+
+    >>> overlong_penalty([10, 12, 14, 16, 20], max_length=16, cache_length=4)
+    array([ 0. ,  0. , -0.5, -1. , -1. ])
+    """
+    lengths = validation.as_float_array(lengths, "lengths[n]", ndim=1)
+    if np.any(lengths < 0) or np.any(lengths != np.round(lengths)):
+        raise InvalidInputError("lengths must be non-negative whole numbers of tokens")
+    if not (0 < cache_length <= max_length):
+        raise InvalidInputError(f"need 0 < cache_length <= max_length, got cache_length = "
+                                f"{cache_length!r}, max_length = {max_length!r}")
+    start = max_length - cache_length  # the last length without a penalty
+    penalty = np.zeros_like(lengths)
+    for n, length in enumerate(lengths):
+        if length <= start:
+            penalty[n] = 0.0
+        elif length <= max_length:
+            penalty[n] = (start - length) / cache_length
+        else:
+            penalty[n] = -1.0
+    return penalty
+
+
+def dynamic_sampling_filter(accuracies) -> np.ndarray:
+    r"""DAPO's dynamic sampling: keep a group only if some but not all of its responses are
+    correct.
+
+    .. math:: \text{keep}(q) \iff 0 < \big|\{o_i : \text{is\_equivalent}(a, o_i)\}\big| < G
+
+    Source: the constraint of DAPO's objective, and its §3.2: a group whose responses
+    are all right or all wrong has advantages all 0 (:func:`group_advantages`) and gives no
+    gradient, so DAPO over-samples and drops it.  verl's DAPO recipe keeps groups whose
+    chosen metric has std > 0, the same thing for 0/1 accuracies.
+
+    Conventions: ``accuracies[n_groups, G]`` of 0 (wrong) and 1 (correct), G >= 2; returns a
+    bool array ``keep[n_groups]``.  Filter on correctness, not on the shaped reward: with
+    the overlong penalty added, an all-correct group has unequal rewards but still nothing
+    to learn about correctness.
+
+    >>> dynamic_sampling_filter([[1, 1, 1], [0, 1, 0], [0, 0, 0]])
+    array([False,  True, False])
+    """
+    accuracies = _groups(accuracies, "accuracies[n_groups, G]")
+    if not np.all((accuracies == 0.0) | (accuracies == 1.0)):
+        raise InvalidInputError("accuracies must be 0 (wrong) or 1 (correct)")
+    return np.array([bool(group.max() != group.min()) for group in accuracies])
+
+
+# ------------------------------------------------------------------ GSPO
+
+def _sequence_ratios(log_ratio: torch.Tensor, inside: torch.Tensor) -> list[torch.Tensor]:
+    """s_i = exp(mean of the log-ratios over response i's own tokens), one 0-d tensor each."""
+    return [torch.exp(log_ratio[i][inside[i]].sum() / inside[i].sum())
+            for i in range(log_ratio.shape[0])]
+
+
+def gspo_loss(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+              epsilon_high) -> torch.Tensor:
+    r"""GSPO: one length-normalised importance ratio per response, clipped per response.
+
+    .. math::
+        \mathcal L = -\frac{1}{B}\sum_{i=1}^{B}\min\big(s_i\hat A_i,\
+        \operatorname{clip}(s_i, 1-\epsilon_{\text{low}}, 1+\epsilon_{\text{high}})\hat A_i\big),
+        \qquad s_i = \Big(\frac{\pi_\theta(y_i|x)}{\pi_{\theta_{old}}(y_i|x)}\Big)^{1/|y_i|}
+        = \exp\Big(\frac{1}{|y_i|}\sum_t \log\frac{\pi_\theta(y_{i,t}|x,y_{i,<t})}{\pi_{\theta_{old}}(y_{i,t}|x,y_{i,<t})}\Big)
+
+    Source: GSPO §4 (its clip ranges are tiny: about 3e-4 below, 4e-4 above).  Without the
+    1/|y_i| power the ratio of a long response is a product of hundreds of token ratios and
+    almost always clipped.  Not stated in the notes (seed 001 "GSPO" and seed 003 "# 8. GSPO"
+    only link elsewhere).
+
+    Example: two tokens with log-ratios (0.1, -0.3): s = e^{-0.1} = 0.905, inside (0.8, 1.2):
+    the loss is -s A.
+
+    >>> round(gspo_loss([[0.1, -0.3]], [[0.0, 0.0]], [2.0], [[1, 1]], 0.2, 0.2).item(), 9)
+    -1.809674836
+    """
+    log_probs, old, adv, mask, inside, log_ratio = _loss_inputs(
+        log_probs, old_log_probs, advantages, response_mask)
+    low, high = _clip_range(epsilon_low, epsilon_high)
+    total = torch.zeros((), dtype=torch.float64)
+    for i, ratio in enumerate(_sequence_ratios(log_ratio, inside)):
+        total = total + _clipped_objective(ratio, adv[i], low, high)
+    return -total / log_probs.shape[0]
+
+
+def gspo_token_loss(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                    epsilon_high) -> torch.Tensor:
+    r"""GSPO-token: the sequence ratio's value with a per-token gradient, for token-level
+    advantages.
+
+    .. math::
+        \mathcal L = -\frac{1}{B}\sum_{i}\frac{1}{|y_i|}\sum_{t}
+        \min\big(s_{i,t}\hat A_{i,t},\ \operatorname{clip}(s_{i,t}, 1-\epsilon_{\text{low}}, 1+\epsilon_{\text{high}})\hat A_{i,t}\big),
+        \qquad s_{i,t} = \operatorname{sg}[s_i]\cdot\frac{\pi_\theta(y_{i,t}|x,y_{i,<t})}{\operatorname{sg}[\pi_\theta(y_{i,t}|x,y_{i,<t})]}
+
+    (sg = stop gradient).  Numerically :math:`s_{i,t} = s_i`; the gradient of token t flows
+    through its own log-probability only.  With :math:`\hat A_{i,t} = \hat A_i` for every t
+    its value and gradient equal :func:`gspo_loss`'s.
+
+    Source: GSPO §4, the GSPO-token variant.  ``advantages[B, T]`` here (per token).
+
+    >>> round(gspo_token_loss([[0.1, -0.3]], [[0.0, 0.0]], [[2.0, 2.0]], [[1, 1]], 0.2, 0.2).item(), 9)
+    -1.809674836
+    """
+    log_probs, old, adv, mask, inside, log_ratio = _loss_inputs(
+        log_probs, old_log_probs, advantages, response_mask, per_token=True)
+    low, high = _clip_range(epsilon_low, epsilon_high)
+    sequence = _sequence_ratios(log_ratio.detach(), inside)
+    total = torch.zeros((), dtype=torch.float64)
+    for i in range(log_probs.shape[0]):
+        row = inside[i]
+        own = log_probs[i][row]
+        ratio = sequence[i] * torch.exp(own - own.detach())  # value s_i, gradient per token
+        total = total + _clipped_objective(ratio, adv[i][row], low, high).sum() / row.sum()
+    return -total / log_probs.shape[0]
+
+
+# ------------------------------------------------------------------ DCPO
+
+def dcpo_clip_bounds(old_log_probs, epsilon_low, epsilon_high, max_ratio) -> np.ndarray:
+    r"""DCPO's dynamic clipping bounds of the token ratio, from the old token probability.
+
+    With :math:`q = \pi_{\theta_{old}}(o_t|\cdot)`:
+
+    .. math::
+        \ell(q) = \tfrac12\Big(1 + \sqrt{\max(0,\ 1 - 4\epsilon_{\text{low}}/q)}\Big), \qquad
+        h(q) = \min\Big(\tfrac12\Big(1 + \sqrt{1 + 4\epsilon_{\text{high}}/q}\Big),\ r_{\max}\Big)
+
+    that is, the larger roots of :math:`q\rho(1-\rho) = \epsilon_{\text{low}}` and of
+    :math:`q\rho(\rho-1) = \epsilon_{\text{high}}` (ℓ = 1/2 where the first has no real
+    root, 4ε_low > q), the upper one capped at r_max.  The ratio is then clipped to [ℓ, h]
+    in place of [1 - ε, 1 + ε].  For q = 1 and ε = 0.2 they are (0.724, 1.171); as q falls
+    the upper bound grows (like sqrt(ε_high / q)) and the lower one falls to 1/2.
+
+    Source: as computed by ``get_clip_low_high`` in the authors' code (lime-RL/DCPO,
+    ``verl/trainer/ppo/core_algos.py``), which caps h at ``max(clip_ratio_c, 10)``, i.e. 10
+    with its defaults.  The notes' "# 9. DCPO" heading is empty, and rlspec has not read the
+    paper's equation; spec entry ``dcpo.dynamic-clipping`` says exactly what is verified.
+
+    Conventions: ``old_log_probs[n]`` finite log-probabilities (<= 0); returns
+    ``bounds[2, n]`` = (lower, upper).  As q -> 0 the bounds tend to (1/2, r_max).
+
+    Example: q = 1/2, ε_low = 0.1, ε_high = 0.2: ℓ = (1 + sqrt(0.2)) / 2, h = (1 + sqrt(2.6)) / 2.
+
+    >>> dcpo_clip_bounds([np.log(0.5)], 0.1, 0.2, 10.0).round(6)
+    array([[0.723607],
+           [1.306226]])
+    """
+    old = validation.as_float_array(old_log_probs, "old_log_probs[n]", ndim=1)
+    if np.any(old > 0):
+        raise InvalidInputError("old_log_probs must be log-probabilities, <= 0")
+    low_eps = _nonnegative(epsilon_low, "epsilon_low")
+    high_eps = _nonnegative(epsilon_high, "epsilon_high")
+    cap = _nonnegative(max_ratio, "max_ratio")
+    if cap < 1.0:
+        raise InvalidInputError(f"max_ratio must be at least 1, got {max_ratio!r}")
+    bounds = np.zeros((2, old.size))
+    for n, log_q in enumerate(old):
+        q = math.exp(log_q)
+        if q == 0.0:  # the limit q -> 0
+            bounds[:, n] = (0.5, cap)
+            continue
+        bounds[0, n] = 0.5 * (1.0 + math.sqrt(max(0.0, 1.0 - 4.0 * low_eps / q)))
+        bounds[1, n] = min(0.5 * (1.0 + math.sqrt(1.0 + 4.0 * high_eps / q)), cap)
+    return bounds
