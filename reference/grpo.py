@@ -30,13 +30,13 @@ import numpy as np
 import torch
 
 from rlspec import validation
+from rlspec.reference.kl_estimators import kl_estimator_k3
 from rlspec.reference.rlhf_ppo import _mask, _nonnegative, _same_shape, _tensor
 from rlspec.validation import InvalidInputError
 
 __all__ = [
     "group_advantages",
     "dr_grpo_advantages",
-    "k3_kl_estimate",
     "grpo_loss",
     "dr_grpo_loss",
     "dapo_token_loss",
@@ -169,29 +169,6 @@ def _clip_range(epsilon_low, epsilon_high) -> tuple[float, float]:
 
 # ------------------------------------------------------------------ GRPO
 
-def k3_kl_estimate(log_probs, ref_log_probs) -> torch.Tensor:
-    r"""The per-token estimator of :math:`D_{KL}(\pi_\theta \| \pi_{\text{ref}})` in GRPO.
-
-    .. math:: \hat D_t = \frac{\pi_{\text{ref}}(o_t)}{\pi_\theta(o_t)}
-                         - \log\frac{\pi_{\text{ref}}(o_t)}{\pi_\theta(o_t)} - 1 \ \ge 0
-
-    Source: DeepSeekMath eq. (4) (Schulman's "k3", http://joschu.net/blog/kl-approx.html).
-    For :math:`o_t \sim \pi_\theta` it is unbiased:
-    :math:`\mathbb E_{\pi_\theta}[\hat D] = \sum_o \pi_\theta(o)\log\frac{\pi_\theta(o)}{\pi_{\text{ref}}(o)}`,
-    and each sample is >= 0, 0 exactly where the two log-probabilities agree.  Swapping the
-    two arguments estimates nothing useful under samples of π_θ (spec entry ``grpo.objective``).
-
-    >>> round(k3_kl_estimate(torch.tensor([0.0], dtype=torch.float64),
-    ...                      torch.tensor([np.log(2.0)], dtype=torch.float64)).item(), 12)
-    0.30685281944
-    """
-    log_probs = _any_tensor(log_probs, "log_probs")
-    ref = _any_tensor(ref_log_probs, "ref_log_probs").detach()
-    _same_shape(log_probs, ref, "ref_log_probs")
-    log_ratio = ref - log_probs
-    return torch.exp(log_ratio) - log_ratio - 1.0
-
-
 def grpo_loss(log_probs, old_log_probs, ref_log_probs, advantages, response_mask, clip_epsilon,
               beta) -> torch.Tensor:
     r"""The GRPO loss: the clipped surrogate minus a KL penalty, averaged over each
@@ -203,7 +180,8 @@ def grpo_loss(log_probs, old_log_probs, ref_log_probs, advantages, response_mask
         - \beta\,\hat D_{i,t} \Big\}
 
     with :math:`\rho_{i,t} = \pi_\theta(o_{i,t}|q,o_{i,<t}) / \pi_{\theta_{old}}(o_{i,t}|q,o_{i,<t})`
-    and :math:`\hat D` the k3 estimator (:func:`k3_kl_estimate`) against the frozen
+    and :math:`\hat D` the k3 estimator (``rlspec.reference.kl_estimators.kl_estimator_k3``)
+    against the frozen
     reference model.  Over one group (B = G) this is DeepSeekMath eq. (3) negated; over
     several groups it is their mean.
 
@@ -230,7 +208,8 @@ def grpo_loss(log_probs, old_log_probs, ref_log_probs, advantages, response_mask
     beta = _nonnegative(beta, "beta")
     low, high = _clip_range(epsilon, epsilon)
     ratio = torch.exp(log_ratio)
-    penalty = k3_kl_estimate(torch.where(inside, log_probs, ref), ref)  # 0 off the response
+    on_response = torch.where(inside, log_probs, ref)  # k3 is 0 off the response
+    penalty = kl_estimator_k3(on_response.reshape(-1), ref.reshape(-1)).reshape(ref.shape)
     total = torch.zeros((), dtype=torch.float64)
     for i in range(log_probs.shape[0]):
         row = inside[i]
