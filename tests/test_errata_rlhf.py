@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 import torch
 
-from rlspec.reference.kl_estimators import kl_estimator_k3
 from rlspec.oracles import grpo as grpo_oracle
 from rlspec.oracles import rlhf as rlhf_oracle
 from rlspec.reference import grpo as grpo_reference
+from rlspec.reference.kl_estimators import kl_estimator_k3
 
 
 # ------------------------------------------------------------------ the notes' code, transcribed
