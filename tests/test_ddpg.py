@@ -13,12 +13,13 @@ import re
 import numpy as np
 import pytest
 import scipy.linalg
-from hypothesis import Phase, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-import rlspec
 import bugs_continuous_control as bugs
+import rlspec
 import user_implementations_continuous_control as user
+from mutation import fails
 from rlspec import registry
 from rlspec.oracles import cc_lqr, continuous_control as oracle, policy_evaluation
 from rlspec.oracles.accuracy import EPS, SAFETY
@@ -41,26 +42,6 @@ def test_the_continuous_control_chapter_is_covered():
 
 def test_reference_doctests_pass():
     assert doctest.testmod(ddpg).failed == 0
-
-
-def _fails(test_function) -> bool:
-    """Run a hypothesis test without shrinking (only whether it fails matters); True if it
-    fails with an AssertionError.  The settings are swapped in for the run and restored, so
-    one theorem test can be run against several planted bugs."""
-    quick = settings(settings.default, phases=[Phase.explicit, Phase.generate], database=None)
-    saved = getattr(test_function, "_hypothesis_internal_use_settings", None)
-    if saved is not None:
-        test_function._hypothesis_internal_use_settings = quick
-    try:
-        test_function()
-    except AssertionError:
-        return True
-    except ExceptionGroup as group:
-        return group.subgroup(AssertionError) is not None
-    finally:
-        if saved is not None:
-            test_function._hypothesis_internal_use_settings = saved
-    return False
 
 
 # ----------------------------------------------------------------- the DPG theorem
@@ -153,7 +134,7 @@ def test_autograd_oracle_matches_sympy_in_one_dimension(problem):
 def test_dpg_theorem_test_fails_with_a_planted_bug(monkeypatch):
     for planted in (bugs.dpg_myopic, bugs.dpg_start_states_only, bugs.dpg_normalised_visits):
         monkeypatch.setattr(ddpg, "deterministic_policy_gradient_lqr", planted)
-        assert _fails(test_dpg_theorem_matches_autograd_of_the_closed_form_objective), planted.__name__
+        assert fails(test_dpg_theorem_matches_autograd_of_the_closed_form_objective), planted.__name__
 
 
 @pytest.mark.parametrize("change, message", [
@@ -224,8 +205,8 @@ def test_tau_one_is_a_hard_copy_and_tau_zero_freezes():
 def test_soft_update_theorem_tests_fail_with_planted_bugs(monkeypatch):
     for planted in (bugs.soft_update_reversed, bugs.soft_update_target_twice):
         monkeypatch.setattr(ddpg, "soft_target_update", planted)
-        assert _fails(test_soft_update_matches_exact_rationals), planted.__name__
-        assert _fails(test_repeated_soft_updates_converge_geometrically), planted.__name__
+        assert fails(test_soft_update_matches_exact_rationals), planted.__name__
+        assert fails(test_repeated_soft_updates_converge_geometrically), planted.__name__
 
 
 @pytest.mark.parametrize("target, online, tau, message", [
@@ -314,10 +295,10 @@ def test_truncation_bootstraps_and_termination_does_not():
 
 def test_ddpg_target_test_fails_with_a_planted_bug(monkeypatch):
     monkeypatch.setattr(ddpg, "ddpg_critic_target", bugs.ddpg_target_no_mask)
-    assert _fails(test_ddpg_target_at_q_mu_returns_q_mu)
+    assert fails(test_ddpg_target_at_q_mu_returns_q_mu)
     monkeypatch.setattr(ddpg, "ddpg_critic_target", bugs.ddpg_target_no_gamma)
-    assert _fails(test_ddpg_target_at_q_mu_returns_q_mu)
-    assert _fails(test_ddpg_target_matches_exact_rationals)
+    assert fails(test_ddpg_target_at_q_mu_returns_q_mu)
+    assert fails(test_ddpg_target_matches_exact_rationals)
 
 
 @pytest.mark.parametrize("change, message", [

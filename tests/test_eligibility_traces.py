@@ -22,7 +22,7 @@ from rlspec.toy_mdps import strategies
 from rlspec.toy_mdps.mdp import TabularMDP
 
 import bugs_value_learning as bugs
-from test_temporal_difference import run_until_it_fails
+from mutation import fails
 
 EPS = accuracy.EPS
 lambdas = st.sampled_from(cases.LAMBDAS)
@@ -261,4 +261,4 @@ MUTANTS = {
 def test_theorem_test_fails_on_a_planted_bug(test_name, monkeypatch):
     module, attribute, mutant = MUTANTS[test_name]
     monkeypatch.setattr(module, attribute, mutant)
-    assert run_until_it_fails(globals()[test_name]), f"{test_name} stayed green with {mutant.__name__}"
+    assert fails(globals()[test_name]), f"{test_name} stayed green with {mutant.__name__}"

@@ -15,7 +15,7 @@ from rlspec.oracles import accuracy, exact_rational, td_targets
 from rlspec.reference import monte_carlo
 
 import bugs_value_learning as bugs
-from test_temporal_difference import run_until_it_fails
+from mutation import fails
 
 EPS = accuracy.EPS
 
@@ -134,4 +134,4 @@ MUTANTS = {
 def test_theorem_test_fails_on_a_planted_bug(test_name, monkeypatch):
     attribute, mutant = MUTANTS[test_name]
     monkeypatch.setattr(monte_carlo, attribute, mutant)
-    assert run_until_it_fails(globals()[test_name]), f"{test_name} stayed green with {mutant.__name__}"
+    assert fails(globals()[test_name]), f"{test_name} stayed green with {mutant.__name__}"

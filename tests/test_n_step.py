@@ -23,7 +23,7 @@ from rlspec.reference import n_step, temporal_difference
 from rlspec.toy_mdps import strategies
 
 import bugs_value_learning as bugs
-from test_temporal_difference import run_until_it_fails
+from mutation import fails
 
 EPS = accuracy.EPS
 small_mdps = st.booleans().flatmap(
@@ -271,4 +271,4 @@ MUTANTS = {
 def test_theorem_test_fails_on_a_planted_bug(test_name, monkeypatch):
     attribute, mutant = MUTANTS[test_name]
     monkeypatch.setattr(n_step, attribute, mutant)
-    assert run_until_it_fails(globals()[test_name]), f"{test_name} stayed green with {mutant.__name__}"
+    assert fails(globals()[test_name]), f"{test_name} stayed green with {mutant.__name__}"

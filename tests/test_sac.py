@@ -22,7 +22,7 @@ from rlspec.oracles.accuracy import EPS, SAFETY
 from rlspec.reference import sac, td3
 from rlspec.toy_mdps import strategies
 from rlspec.validation import InvalidInputError
-from test_ddpg import _fails
+from mutation import fails
 
 
 def test_reference_doctests_pass():
@@ -399,7 +399,7 @@ MUTANTS = [
                          ids=lambda value: getattr(value, "__name__", value))
 def test_sac_theorem_tests_fail_with_planted_bugs(theorem, attribute, planted, monkeypatch):
     monkeypatch.setattr(sac, attribute, planted)
-    assert _fails(theorem), f"{theorem.__name__} stayed green with {attribute} replaced"
+    assert fails(theorem), f"{theorem.__name__} stayed green with {attribute} replaced"
 
 
 # ------------------------------------------------------------------ user code

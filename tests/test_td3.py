@@ -17,7 +17,8 @@ from rlspec.oracles import continuous_control as oracle, policy_evaluation
 from rlspec.oracles.accuracy import EPS, SAFETY
 from rlspec.reference import ddpg, td3
 from rlspec.validation import InvalidInputError
-from test_ddpg import _fails, _one_step_batch, deterministic_chains
+from mutation import fails
+from test_ddpg import _one_step_batch, deterministic_chains
 
 
 def test_reference_doctests_pass():
@@ -183,7 +184,7 @@ MUTANTS = [
                          ids=lambda value: getattr(value, "__name__", value))
 def test_td3_theorem_tests_fail_with_planted_bugs(theorem, attribute, planted, monkeypatch):
     monkeypatch.setattr(td3, attribute, planted)
-    assert _fails(theorem), f"{theorem.__name__} stayed green with {planted.__name__}"
+    assert fails(theorem), f"{theorem.__name__} stayed green with {planted.__name__}"
 
 
 # ------------------------------------------------------------------ user code

@@ -18,7 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import rlspec
@@ -31,6 +31,7 @@ from rlspec.toy_mdps import strategies
 from rlspec.validation import InvalidInputError
 
 import user_implementations_value_learning as user
+from mutation import fails
 
 CHAPTER = {
     "mc.first-visit", "mc.every-visit", "td.td0", "td.sarsa", "td.expected-sarsa",
@@ -355,20 +356,8 @@ MUTANTS = {
 }
 
 
-def run_until_it_fails(test) -> bool:
-    """Run a hypothesis test without shrinking; True if it failed."""
-    quick = settings(settings.default, phases=[Phase.explicit, Phase.generate], database=None)
-    try:
-        quick(test)()
-    except AssertionError:
-        return True
-    except ExceptionGroup as group:
-        return group.subgroup(AssertionError) is not None
-    return False
-
-
 @pytest.mark.parametrize("test_name", sorted(MUTANTS))
 def test_theorem_test_fails_on_a_planted_bug(test_name, monkeypatch):
     attribute, mutant = MUTANTS[test_name]
     monkeypatch.setattr(temporal_difference, attribute, mutant)
-    assert run_until_it_fails(globals()[test_name]), f"{test_name} stayed green with {mutant.__name__}"
+    assert fails(globals()[test_name]), f"{test_name} stayed green with {mutant.__name__}"
