@@ -92,8 +92,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="seconds allowed per call (default 10)")
     check.add_argument("--tolerance", type=_positive(float), default=None,
                        help="relative tolerance (default 1e-6 of max(1, |expected|))")
-    check.add_argument("--adapter", choices=["action-major", "gymnasium-table"], default=None,
-                       help="your function's input convention, if not the canonical one")
+    check.add_argument("--adapter", choices=sorted(_adapters()), default=None,
+                       help="your function's input convention, if not the canonical one "
+                            "(the gae-* ones wrap a GAE function written in CleanRL's (torch, "
+                            "(T, N)), SB3's or rlax's convention, or for (T, N) arrays)")
     check.add_argument("--rename", action="append", default=[], metavar="CANONICAL=YOURS",
                        help="pass a canonical argument under your parameter name (repeatable)")
     check.add_argument("--discounted-only", action="store_true",
@@ -101,6 +103,20 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(run=_check)
     return parser
+
+
+def _adapters() -> dict:
+    """Every input-convention adapter by its command-line name."""
+    import functools
+
+    from rlspec.checks import adapters, gae_conventions
+
+    named = {**adapters.ADAPTERS,
+             **{f"gae-{name}": adapter for name, adapter in gae_conventions.ADAPTERS.items()}}
+    # CleanRL's ppo.py keeps its rollout in (num_steps, num_envs) torch tensors.
+    named["gae-cleanrl"] = functools.partial(gae_conventions.cleanrl_style, env_axis=True,
+                                             tensors=True)
+    return named
 
 
 def _verify(arguments) -> int:
@@ -255,7 +271,7 @@ def _check(arguments) -> int:
             raise UsageError("--rename takes CANONICAL=YOURS")
         candidate = adapters.rename(candidate, **dict(pairs))
     if arguments.adapter:
-        candidate = adapters.ADAPTERS[arguments.adapter](candidate)
+        candidate = _adapters()[arguments.adapter](candidate)
     report = check(arguments.oracle, candidate, max_examples=arguments.max_examples,
                    timeout=arguments.timeout,
                    tolerance=arguments.tolerance or RELATIVE_TOLERANCE,

@@ -138,3 +138,14 @@ def test_verify_exits_1_and_shows_the_counterexample_when_a_reference_is_wrong(c
     code, out, _ = run(capsys, "verify", "mdp.return", "--max-examples", "5")
     assert code == EXIT_FAILED
     assert "FAIL" in out and "0 passed, 1 failed" in out and "counterexample" in out
+
+
+def test_check_with_a_gae_convention_adapter(capsys, monkeypatch):
+    monkeypatch.chdir(TESTS)
+    command = ("user_implementations_policy_gradient:gae_cleanrl", "--adapter", "gae-cleanrl",
+               "--max-examples", "20")
+    code, out, _ = run(capsys, "check", "gae-no-truncation", *command)
+    assert code == EXIT_OK, out
+    # CleanRL's convention cannot bootstrap a truncated step: the full check says so.
+    code, out, _ = run(capsys, "check", "gae", *command)
+    assert code == EXIT_FAILED and "truncat" in out
