@@ -69,10 +69,16 @@ def test_misbehaving_candidate_gets_a_report_not_a_crash(candidate, problem):
     assert report.spec_id in str(report)
 
 
+def _sleeps(**arguments):
+    time.sleep(3)
+
+
 def test_a_hang_outside_the_main_thread_is_reported_too():
+    # A thread cannot be killed, so the abandoned call runs on: it sleeps rather than spins,
+    # or it would hold the GIL against the rest of the test session.
     outcome = {}
     worker = threading.Thread(target=lambda: outcome.setdefault(
-        "report", rlspec.check("policy-evaluation", _hangs, timeout=0.2, max_examples=5)))
+        "report", rlspec.check("policy-evaluation", _sleeps, timeout=0.2, max_examples=5)))
     worker.start()
     worker.join(30)
     assert "did not return" in outcome["report"].counterexample["problem"]

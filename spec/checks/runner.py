@@ -273,7 +273,9 @@ def _call_with_timeout(function: Callable, arguments: dict[str, Any], seconds: f
     """Call ``function(**arguments)``; raise CandidateFailure if it raises or hangs.
 
     In the main thread a SIGALRM interrupts a hung candidate.  Elsewhere the call runs in
-    a daemon thread that is abandoned (it cannot be killed) once the time is up.
+    a daemon thread that is abandoned (it cannot be killed) once the time is up; a candidate
+    that spins forever there keeps competing for the GIL, so run checks from the main
+    thread where you can.
     """
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGALRM"):
         def on_alarm(signum, frame):
