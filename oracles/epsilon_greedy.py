@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import numpy as np
-
 from rlspec import validation
 
 __all__ = ["epsilon_greedy_violations"]

@@ -31,7 +31,6 @@ result is within about SAFETY * T^2 * eps * max|w| of the exact gradient.
 
 from __future__ import annotations
 
-import contextlib
 from fractions import Fraction
 
 import numpy as np
@@ -50,22 +49,6 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------- inputs
-
-@contextlib.contextmanager
-def single_threaded_torch():
-    """Run torch on one intra-op thread for the duration (the previous setting is restored).
-
-    These oracles differentiate tensors of a dozen entries, where torch's thread pool only
-    adds synchronisation: on a 2-core machine running other jobs one autograd call took
-    11 ms with 2 threads and 0.7 ms with 1 (measured with ``time.process_time``).
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
 
 def _trajectory(states, actions, rewards, n_states: int, n_actions: int):
     states = np.asarray(states).reshape(-1)
@@ -163,12 +146,11 @@ def off_policy_gradient_exact(policy, states, actions, rewards, behaviour_probab
 
 def _surrogate_gradient(theta: np.ndarray, states, actions, weights) -> np.ndarray:
     """grad_theta sum_t w_t log softmax(theta)[s_t, a_t], by autograd."""
-    with single_threaded_torch():
-        parameters = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
-        log_policy = torch.log_softmax(parameters, dim=1)
-        taken = log_policy[torch.as_tensor(states), torch.as_tensor(actions)]
-        surrogate = (torch.tensor([float(w) for w in weights], dtype=torch.float64) * taken).sum()
-        (gradient,) = torch.autograd.grad(surrogate, parameters)
+    parameters = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+    log_policy = torch.log_softmax(parameters, dim=1)
+    taken = log_policy[torch.as_tensor(states), torch.as_tensor(actions)]
+    surrogate = (torch.tensor([float(w) for w in weights], dtype=torch.float64) * taken).sum()
+    (gradient,) = torch.autograd.grad(surrogate, parameters)
     return gradient.numpy()
 
 
@@ -189,8 +171,7 @@ def off_policy_gradient_autograd(theta, states, actions, rewards, behaviour_prob
     states, actions, rewards = _trajectory(states, actions, rewards, *theta.shape)
     behaviour = _behaviour(behaviour_probabilities, states.size)
     gamma = validation.check_gamma(gamma)
-    with single_threaded_torch():
-        policy = torch.softmax(torch.tensor(theta, dtype=torch.float64), dim=1).numpy()
+    policy = torch.softmax(torch.tensor(theta, dtype=torch.float64), dim=1).numpy()
     weights = _off_policy_weights_exact(policy, states, actions, rewards, behaviour, gamma)
     return _surrogate_gradient(theta, states, actions, weights)
 
@@ -210,10 +191,9 @@ def _linear_softmax_inputs(features, weights, action):
 def softmax_log_gradient_autograd(features, weights, action) -> np.ndarray:
     """grad_w log pi(action) for pi = softmax(features @ w), by torch autograd (float64)."""
     features, weights, action = _linear_softmax_inputs(features, weights, action)
-    with single_threaded_torch():
-        w = torch.tensor(weights, dtype=torch.float64, requires_grad=True)
-        log_policy = torch.log_softmax(torch.tensor(features, dtype=torch.float64) @ w, dim=0)
-        (gradient,) = torch.autograd.grad(log_policy[action], w)
+    w = torch.tensor(weights, dtype=torch.float64, requires_grad=True)
+    log_policy = torch.log_softmax(torch.tensor(features, dtype=torch.float64) @ w, dim=0)
+    (gradient,) = torch.autograd.grad(log_policy[action], w)
     return gradient.numpy()
 
 

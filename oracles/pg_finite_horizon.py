@@ -37,7 +37,6 @@ import torch
 
 from rlspec import validation
 from rlspec.oracles.exact_rational import to_fractions
-from rlspec.oracles.pg_estimators import single_threaded_torch
 
 __all__ = ["finite_horizon_values_exact", "finite_horizon_objective_exact",
            "finite_horizon_gradient_exact", "finite_horizon_gradient_autograd"]
@@ -125,15 +124,14 @@ def finite_horizon_gradient_autograd(transitions, rewards, gamma, theta, initial
     theta = validation.as_float_array(theta, "theta[s, a]", ndim=2)
     validation.check_shape(theta, rewards.shape, "theta[s, a]")
     start = validation.distribution(initial_distribution, rewards.shape[0], "initial_distribution")
-    with single_threaded_torch():
-        parameters = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
-        policy = torch.softmax(parameters, dim=1)
-        p = torch.tensor(transitions, dtype=torch.float64)
-        r = torch.tensor(rewards, dtype=torch.float64)
-        values = torch.zeros(rewards.shape[0], dtype=torch.float64)
-        for _ in range(horizon):
-            q = r + gamma * torch.einsum("sat,t->sa", p, values)
-            values = (policy * q).sum(dim=1)
-        objective = torch.dot(torch.tensor(start, dtype=torch.float64), values)
-        (gradient,) = torch.autograd.grad(objective, parameters)
+    parameters = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+    policy = torch.softmax(parameters, dim=1)
+    p = torch.tensor(transitions, dtype=torch.float64)
+    r = torch.tensor(rewards, dtype=torch.float64)
+    values = torch.zeros(rewards.shape[0], dtype=torch.float64)
+    for _ in range(horizon):
+        q = r + gamma * torch.einsum("sat,t->sa", p, values)
+        values = (policy * q).sum(dim=1)
+    objective = torch.dot(torch.tensor(start, dtype=torch.float64), values)
+    (gradient,) = torch.autograd.grad(objective, parameters)
     return gradient.numpy()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from rlspec import validation
 
 __all__ = ["importance_sampling_estimate"]

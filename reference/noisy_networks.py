@@ -11,8 +11,6 @@ real layer), so the layer is a deterministic function that a check can judge exa
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from rlspec import validation

@@ -370,7 +370,6 @@ class _Tree:
 
     def update(self, index, priority):
         node = self.leaves + index
-        change = priority - self.nodes[node]
         self.nodes[node] = priority
         node //= 2
         while node >= 1:

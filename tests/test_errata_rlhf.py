@@ -21,7 +21,6 @@ import torch
 
 from rlspec.oracles import grpo as grpo_oracle
 from rlspec.oracles import rlhf as rlhf_oracle
-from rlspec.reference import grpo as grpo_reference
 from rlspec.reference.kl_estimators import kl_estimator_k3
 
 

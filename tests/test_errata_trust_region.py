@@ -12,7 +12,6 @@ Numbers are halves, quarters and eighths so that equalities are exact.
 from fractions import Fraction
 
 import numpy as np
-import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,13 +21,6 @@ from rlspec.reference import ppo, trpo
 from rlspec.toy_mdps import strategies
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: torch's thread pool only adds waiting (see the batteries module)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 # ------------------------------------------------------------------------ trpo.surrogate

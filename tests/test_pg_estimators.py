@@ -18,7 +18,6 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import sympy
 import torch
 from hypothesis import example, given
 from hypothesis import strategies as st

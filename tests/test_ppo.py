@@ -38,13 +38,6 @@ PPO_CHAPTER = {"ppo.clipped-objective", "ppo.kl-penalty", "ppo.adaptive-kl", "pp
                "ppo.advantage-normalization", "ppo.entropy-bonus", "ppo.total-loss"}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: torch's thread pool only adds waiting (see the batteries module)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_the_ppo_chapter_is_in_the_registry():

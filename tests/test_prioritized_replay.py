@@ -7,7 +7,6 @@ the sum (N additions) and one division, so its relative error is below (N + 2) e
 SAFETY (16) times that covers it.  The weights add one more pow and one division.
 """
 
-import collections
 from fractions import Fraction
 
 import numpy as np

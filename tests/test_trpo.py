@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import scipy.linalg
 import scipy.stats
-import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -33,13 +32,6 @@ TRPO_CHAPTER = {"trpo.surrogate", "trpo.monotonic-improvement", "trpo.kl-constra
                 "trpo.fisher-vector-product", "trpo.conjugate-gradient", "trpo.line-search"}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: torch's thread pool only adds waiting (see the batteries module)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_the_trpo_chapter_is_in_the_registry():

@@ -25,7 +25,6 @@ from typing import Any
 
 import hypothesis
 import numpy as np
-from hypothesis import strategies as st
 
 #: Default agreement demanded of a candidate: |got - expected| <= RELATIVE_TOLERANCE *
 #: max(1, max |expected|), entry by entry.  Catalogued bugs are off by O(1) of the scale;

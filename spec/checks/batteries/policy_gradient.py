@@ -264,8 +264,7 @@ def _off_policy_edge_cases() -> list[Case]:
 # ------------------------------------------------------------------ critic loss
 
 def _judge_critic_td_loss(case, call, tolerance):
-    with pg_estimators.single_threaded_torch():  # a few scalars: threads only add overhead
-        return _judge_critic_td_loss_in_torch(case, call, tolerance)
+    return _judge_critic_td_loss_in_torch(case, call, tolerance)
 
 
 def _judge_critic_td_loss_in_torch(case, call, tolerance):

@@ -51,26 +51,6 @@ EXACT_LIMIT = 12
 
 # ===================================================================== gradient plumbing
 
-def _one_torch_thread(judge):
-    """Run a judge (and the candidate it calls) with torch on one thread, then restore.
-
-    The tensors here have a handful of entries; on a loaded machine torch's thread pool
-    turns each tiny op into milliseconds of waiting (measured: log_softmax of a 3 x 3
-    tensor, 1 us on one thread, 3.7 ms on two with the cores busy).
-    """
-    def judged(case, call, tolerance):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return judge(case, call, tolerance)
-        finally:
-            torch.set_num_threads(threads)
-
-    judged.__name__ = judge.__name__
-    judged.__doc__ = judge.__doc__
-    return judged
-
-
 def _to_torch(arguments: dict, differentiable: tuple[str, ...]) -> dict:
     """Fresh tensors for one call: float arrays become float64 tensors (leaves with
     requires_grad for the names in ``differentiable``), integer arrays int64 tensors."""
@@ -839,7 +819,7 @@ register(
     summary="L_pi(pi') = J(pi) + sum_s nu^pi(s) sum_a pi'(a|s) A^pi(s, a) / (1 - gamma)",
     signature=f"candidate({TRPO_ARGUMENTS}) -> float",
     reference="rlspec.reference.trpo:surrogate_objective",
-    judge=_one_torch_thread(_judge_surrogate), make_generated=_trpo_policy_cases,
+    judge=_judge_surrogate, make_generated=_trpo_policy_cases,
     make_edge_cases=lambda: [_trpo_policy_case(m) for m in _trpo_mdps(tiny=True)],
     make_toy_cases=lambda: [_trpo_policy_case(m) for m in _trpo_mdps(tiny=False)],
 )
@@ -848,7 +828,7 @@ register(
     summary="TRPO Theorem 1's bound L_pi(pi') - 4 eps gamma / (1 - gamma)^2 * max_s KL(pi || pi')",
     signature=f"candidate({TRPO_ARGUMENTS}) -> float (new_policy > 0 wherever old_policy > 0)",
     reference="rlspec.reference.trpo:improvement_lower_bound",
-    judge=_one_torch_thread(_judge_lower_bound), make_generated=_trpo_bound_cases,
+    judge=_judge_lower_bound, make_generated=_trpo_bound_cases,
     make_edge_cases=lambda: [_trpo_policy_case(m) for m in _trpo_mdps(tiny=True)],
     make_toy_cases=lambda: [_trpo_policy_case(m) for m in _trpo_mdps(tiny=False)],
 )
@@ -857,7 +837,7 @@ register(
     summary="sum_s w(s) KL(pi_old(.|s) || pi_new(.|s)), old policy first",
     signature="candidate(old_policy[s, a], new_policy[s, a], state_weights[s]) -> float",
     reference="rlspec.reference.trpo:mean_kl",
-    judge=_one_torch_thread(_judge_mean_kl), make_generated=_mean_kl_cases, make_edge_cases=_mean_kl_edge_cases,
+    judge=_judge_mean_kl, make_generated=_mean_kl_cases, make_edge_cases=_mean_kl_edge_cases,
     make_toy_cases=lambda: [],
 )
 register(
@@ -865,7 +845,7 @@ register(
     summary="F v for the linear-softmax policy pi(a|s) = softmax_a(phi(s, a) . theta)",
     signature="candidate(features[s, a, k], theta[k], state_weights[s], vector[k]) -> product[k]",
     reference="rlspec.reference.trpo:fisher_vector_product",
-    judge=_one_torch_thread(_judge_fisher), make_generated=_fisher_cases, make_edge_cases=_fisher_edge_cases,
+    judge=_judge_fisher, make_generated=_fisher_cases, make_edge_cases=_fisher_edge_cases,
     make_toy_cases=lambda: [],
 )
 register(
@@ -874,7 +854,7 @@ register(
     signature="candidate(matrix[n, n], vector[n], iterations) -> x[n]; for a CG written for a "
               "matrix-vector product f, check lambda matrix, vector, iterations: cg(lambda v: matrix @ v, vector, iterations)",
     reference="rlspec.reference.trpo:conjugate_gradient",
-    judge=_one_torch_thread(_judge_cg), make_generated=_cg_cases, make_edge_cases=_cg_edge_cases,
+    judge=_judge_cg, make_generated=_cg_cases, make_edge_cases=_cg_edge_cases,
     make_toy_cases=lambda: [],
 )
 register(
@@ -883,7 +863,7 @@ register(
     signature="candidate(parameters[k], full_step[k], surrogate: theta -> float, kl: theta -> float, "
               "max_kl, backtrack_ratio, max_backtracks) -> parameters[k]",
     reference="rlspec.reference.trpo:backtracking_line_search",
-    judge=_one_torch_thread(_judge_line_search), make_generated=_line_search_cases,
+    judge=_judge_line_search, make_generated=_line_search_cases,
     make_edge_cases=_line_search_edge_cases, make_toy_cases=lambda: [],
 )
 register(
@@ -892,7 +872,7 @@ register(
     signature="candidate(log_prob[N], old_log_prob[N], advantages[N], clip_epsilon) -> loss; "
               "float64 torch tensors in, a 0-d tensor (with its graph) or a float out",
     reference="rlspec.reference.ppo:clipped_surrogate_loss",
-    judge=_one_torch_thread(_judge_clip_loss), make_generated=_clip_cases, make_edge_cases=_clip_edge_cases,
+    judge=_judge_clip_loss, make_generated=_clip_cases, make_edge_cases=_clip_edge_cases,
     make_toy_cases=lambda: [],
 )
 register(
@@ -901,7 +881,7 @@ register(
     signature="candidate(logits[N, A], old_logits[N, A], actions[N] int64, advantages[N], beta) -> loss; "
               "torch tensors in, a 0-d tensor or a float out",
     reference="rlspec.reference.ppo:kl_penalty_loss",
-    judge=_one_torch_thread(_judge_kl_penalty), make_generated=_kl_penalty_cases,
+    judge=_judge_kl_penalty, make_generated=_kl_penalty_cases,
     make_edge_cases=_kl_penalty_edge_cases, make_toy_cases=lambda: [],
 )
 register(
@@ -909,7 +889,7 @@ register(
     summary="beta / 2 if d < d_targ / 1.5, 2 beta if d > 1.5 d_targ, else beta",
     signature="candidate(beta, kl, kl_target) -> beta",
     reference="rlspec.reference.ppo:adaptive_kl_coefficient",
-    judge=_one_torch_thread(_judge_adaptive_kl), make_generated=_adaptive_kl_cases,
+    judge=_judge_adaptive_kl, make_generated=_adaptive_kl_cases,
     make_edge_cases=_adaptive_kl_edge_cases, make_toy_cases=lambda: [],
 )
 register(
@@ -918,7 +898,7 @@ register(
     signature="candidate(values[N], old_values[N], returns[N], clip_epsilon) -> loss; "
               "torch tensors in, a 0-d tensor or a float out",
     reference="rlspec.reference.ppo:clipped_value_loss",
-    judge=_one_torch_thread(_judge_value_clip), make_generated=_value_clip_cases,
+    judge=_judge_value_clip, make_generated=_value_clip_cases,
     make_edge_cases=_value_clip_edge_cases, make_toy_cases=lambda: [],
 )
 register(
@@ -926,7 +906,7 @@ register(
     summary="(A - mean) / (std + 1e-8), 0 for a single or constant batch",
     signature="candidate(advantages[N]) -> normalized[N] (numpy in, numpy out)",
     reference="rlspec.reference.ppo:normalize_advantages",
-    judge=_one_torch_thread(_judge_normalization), make_generated=_normalization_cases,
+    judge=_judge_normalization, make_generated=_normalization_cases,
     make_edge_cases=_normalization_edge_cases, make_toy_cases=lambda: [],
 )
 register(
@@ -934,7 +914,7 @@ register(
     summary="H_t = -sum_a p_ta log p_ta with p_t = softmax(logits[t]), value and gradient",
     signature="candidate(logits[N, A]) -> entropy[N]; a torch tensor in, a tensor (with its graph) out",
     reference="rlspec.reference.ppo:categorical_entropy",
-    judge=_one_torch_thread(_judge_entropy), make_generated=_entropy_cases, make_edge_cases=_entropy_edge_cases,
+    judge=_judge_entropy, make_generated=_entropy_cases, make_edge_cases=_entropy_edge_cases,
     make_toy_cases=lambda: [],
 )
 register(
@@ -944,6 +924,6 @@ register(
               "entropy[N], clip_epsilon, value_clip_epsilon (None: no clipping), value_coefficient, "
               "entropy_coefficient, normalize) -> loss; torch tensors in, a 0-d tensor or a float out",
     reference="rlspec.reference.ppo:ppo_total_loss",
-    judge=_one_torch_thread(_judge_total_loss), make_generated=_total_loss_cases,
+    judge=_judge_total_loss, make_generated=_total_loss_cases,
     make_edge_cases=_total_loss_edge_cases, make_toy_cases=lambda: [],
 )

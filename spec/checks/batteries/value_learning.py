@@ -419,9 +419,9 @@ STEP = "alpha float in (0, 1], gamma float in [0, 1]"
 register(
     name="first-visit-mc", spec_id="mc.first-visit",
     summary="one episode of first-visit Monte Carlo by the incremental mean",
-    signature=(f"candidate(values[S], counts[S], states[T+1], rewards[T], gamma) -> values[S]; "
-               f"counts[s] = N(s), the returns already averaged into values[s]; the episode "
-               f"is complete (S_T terminal, ignored)"),
+    signature=("candidate(values[S], counts[S], states[T+1], rewards[T], gamma) -> values[S]; "
+               "counts[s] = N(s), the returns already averaged into values[s]; the episode "
+               "is complete (S_T terminal, ignored)"),
     reference="rlspec.reference.monte_carlo:first_visit_mc_update",
     judge=_judge(td_targets.monte_carlo_exact, first_visit=True),
     make_generated=_mc_cases, make_edge_cases=_edge_mc_cases, make_toy_cases=_toy_mc_cases,
