@@ -23,7 +23,12 @@ import numpy as np
 
 from rlspec import validation
 from rlspec.reference.monte_carlo import episode
-from rlspec.reference.temporal_difference import check_alpha, check_flag, state_value_table
+from rlspec.reference.temporal_difference import (
+    check_alpha,
+    check_flag,
+    segment,
+    state_value_table,
+)
 from rlspec.validation import InvalidInputError
 
 __all__ = ["lambda_returns", "td_lambda_episode", "replacing_trace_td_lambda_episode",
@@ -58,14 +63,7 @@ def lambda_returns(rewards, state_values, terminated, gamma, lam) -> np.ndarray:
     >>> lambda_returns([1.0, 2.0], [0.0, 4.0, 0.0], True, 0.5, 0.5)
     array([2.5, 2. ])
     """
-    rewards = validation.as_float_array(rewards, "rewards r_t", ndim=1)
-    state_values = validation.as_float_array(state_values, "state_values V(S_t)", ndim=1)
-    if rewards.size == 0:
-        raise InvalidInputError("a segment needs at least one step: rewards r_t is empty")
-    if state_values.size != rewards.size + 1:
-        raise InvalidInputError(
-            f"state_values must hold V(S_0)..V(S_T), one more entry than rewards: got "
-            f"{state_values.size} values for {rewards.size} rewards")
+    rewards, state_values = segment(rewards, state_values)
     terminated = check_flag(terminated, "terminated")
     gamma, lam = validation.check_gamma(gamma), check_lambda(lam)
     returns = np.zeros_like(rewards)

@@ -38,6 +38,7 @@ from rlspec.reference.temporal_difference import (
     action_value_table,
     check_alpha,
     check_flag,
+    segment,
     state_value_table,
 )
 from rlspec.validation import InvalidInputError
@@ -68,14 +69,7 @@ def n_step_returns(rewards, state_values, terminated, gamma, n) -> np.ndarray:
     >>> n_step_returns([1.0, 2.0, 4.0], [0.0, 8.0, 16.0, 32.0], True, 0.5, 2)
     array([6., 4., 4.])
     """
-    rewards = validation.as_float_array(rewards, "rewards r_t", ndim=1)
-    state_values = validation.as_float_array(state_values, "state_values V(S_t)", ndim=1)
-    if rewards.size == 0:
-        raise InvalidInputError("a segment needs at least one step: rewards r_t is empty")
-    if state_values.size != rewards.size + 1:
-        raise InvalidInputError(
-            f"state_values must hold V(S_0)..V(S_T), one more entry than rewards: got "
-            f"{state_values.size} values for {rewards.size} rewards")
+    rewards, state_values = segment(rewards, state_values)
     terminated = check_flag(terminated, "terminated")
     gamma, n = validation.check_gamma(gamma), check_n(n)
     steps = rewards.size

@@ -224,6 +224,19 @@ def check_reward(reward) -> float:
     return float(value)
 
 
+def segment(rewards, state_values) -> tuple[np.ndarray, np.ndarray]:
+    """Validate one segment: rewards r_0..r_{T-1} and the values V(S_0)..V(S_T) along it."""
+    rewards = validation.as_float_array(rewards, "rewards r_t", ndim=1)
+    state_values = validation.as_float_array(state_values, "state_values V(S_t)", ndim=1)
+    if rewards.size == 0:
+        raise InvalidInputError("a segment needs at least one step: rewards r_t is empty")
+    if state_values.size != rewards.size + 1:
+        raise InvalidInputError(
+            f"state_values must hold V(S_0)..V(S_T), one more entry than rewards: got "
+            f"{state_values.size} values for {rewards.size} rewards")
+    return rewards, state_values
+
+
 def check_flag(flag, name: str) -> bool:
     if isinstance(flag, (bool, np.bool_)) or flag in (0, 1):
         return bool(flag)
