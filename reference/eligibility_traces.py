@@ -115,11 +115,7 @@ def td_lambda_episode(values, states, rewards, terminated, alpha, gamma, lam,
     values = values.copy()
     eligibility = np.zeros_like(values)
     for t in range(rewards.size):
-        eligibility *= gamma * lam
-        if trace == "accumulating":
-            eligibility[states[t]] += 1.0
-        else:
-            eligibility[states[t]] = 1.0
+        _update_trace(eligibility, states[t], gamma, lam, trace)
         delta = _td_error(values, states, rewards, t, terminated, gamma)
         values += alpha * delta * eligibility
     return values
@@ -168,11 +164,7 @@ def offline_td_lambda_episode(values, states, rewards, terminated, alpha, gamma,
     eligibility = np.zeros_like(values)
     increment = np.zeros_like(values)
     for t in range(rewards.size):
-        eligibility *= gamma * lam
-        if trace == "accumulating":
-            eligibility[states[t]] += 1.0
-        else:
-            eligibility[states[t]] = 1.0
+        _update_trace(eligibility, states[t], gamma, lam, trace)
         increment += _td_error(values, states, rewards, t, terminated, gamma) * eligibility
     return values + alpha * increment
 
@@ -201,6 +193,17 @@ def offline_lambda_return_episode(values, states, rewards, terminated, alpha, ga
 
 
 # --------------------------------------------------------------------- helpers
+
+def _update_trace(eligibility: np.ndarray, state: int, gamma: float, lam: float,
+                  trace: str) -> None:
+    """One step of the backward view, in place: every trace decays by gamma lambda, then the
+    visited state's trace gains 1 (accumulating) or is set to 1 (replacing)."""
+    eligibility *= gamma * lam
+    if trace == "accumulating":
+        eligibility[state] += 1.0
+    else:
+        eligibility[state] = 1.0
+
 
 def check_lambda(lam) -> float:
     try:

@@ -97,14 +97,19 @@ def constant_step_mc_update(values, states, rewards, alpha, gamma,
     alpha, gamma = check_alpha(alpha), validation.check_gamma(gamma)
     returns = _returns(rewards, gamma)
     updated = values.copy()
-    seen = set()
-    for t in range(rewards.size):
+    for t in _counted_steps(states[:-1], first_visit):
         s = states[t]
-        if first_visit and s in seen:
-            continue
-        seen.add(s)
         updated[s] += alpha * (returns[t] - values[s])
     return updated
+
+
+def _counted_steps(states, first_visit: bool):
+    """The steps whose return is averaged: every step, or only each state's first visit."""
+    seen = set()
+    for t, state in enumerate(states):
+        if not (first_visit and state in seen):
+            yield t
+        seen.add(state)
 
 
 def _incremental_mean(values, counts, states, rewards, gamma, first_visit: bool) -> np.ndarray:
@@ -114,12 +119,8 @@ def _incremental_mean(values, counts, states, rewards, gamma, first_visit: bool)
     gamma = validation.check_gamma(gamma)
     returns = _returns(rewards, gamma)
     updated, counts = values.copy(), counts.copy()
-    seen = set()
-    for t in range(rewards.size):
+    for t in _counted_steps(states[:-1], first_visit):
         s = states[t]
-        if first_visit and s in seen:
-            continue
-        seen.add(s)
         counts[s] += 1
         updated[s] += (returns[t] - updated[s]) / counts[s]
     return updated
