@@ -56,7 +56,7 @@ def main() -> None:
               exact_rational.optimal_values_exact, mdp.transitions, mdp.rewards, mdp.gamma, repeat=1)
 
     if verify:
-        from rlspec.verify import verify as run_verify
+        from rlspec.checks.verify import verify as run_verify
 
         started, cases = time.perf_counter(), 0
         rows = list(run_verify())

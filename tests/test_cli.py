@@ -130,7 +130,7 @@ def test_console_script_runs():
 def test_verify_exits_1_and_shows_the_counterexample_when_a_reference_is_wrong(capsys, monkeypatch):
     import dataclasses
 
-    from rlspec import registry
+    from rlspec.spec import registry
 
     original = registry.entry("mdp.return")
     planted = dataclasses.replace(original, check_reference="bugs_mdp:returns_forwards")

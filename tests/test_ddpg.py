@@ -20,7 +20,7 @@ import bugs_continuous_control as bugs
 import rlspec
 import user_implementations_continuous_control as user
 from mutation import fails
-from rlspec import registry
+from rlspec.spec import registry
 from rlspec.oracles import cc_lqr, continuous_control as oracle, policy_evaluation
 from rlspec.oracles.accuracy import EPS, SAFETY
 from rlspec.reference import ddpg

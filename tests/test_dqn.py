@@ -20,7 +20,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import rlspec
-from rlspec import registry
+from rlspec.spec import registry
 from rlspec.oracles import accuracy, exact_rational
 from rlspec.oracles import dqn as oracle
 from rlspec.reference import distributional, dqn, noisy_networks, prioritized_replay

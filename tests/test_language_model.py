@@ -16,7 +16,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rlspec import registry
+from rlspec.spec import registry
 from rlspec.oracles import language_model as oracle
 from rlspec.reference import dpo
 from rlspec.toy_mdps import language_model as toy

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).parent.parent
 MODULES = [
-    "rlspec", "rlspec.validation", "rlspec.registry", "rlspec.verify", "rlspec.cli",
+    "rlspec", "rlspec.validation", "rlspec.spec.registry", "rlspec.checks.verify", "rlspec.cli",
     "rlspec.checks.runner", "rlspec.checks.batteries", "rlspec.checks.adapters",
     *(f"rlspec.reference.{path.stem}" for path in sorted((ROOT / "reference").glob("[!_]*.py"))),
     *(f"rlspec.oracles.{path.stem}" for path in sorted((ROOT / "oracles").glob("[!_]*.py"))),

@@ -23,7 +23,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import rlspec
-from rlspec import registry
+from rlspec.spec import registry
 from rlspec.oracles import accuracy, pg_estimators as estimator_oracle
 from rlspec.oracles import pg_finite_horizon, trajectories
 from rlspec.reference import pg_estimators as reference

@@ -27,7 +27,7 @@ import bugs_trust_region as bugs
 from mutation import fails
 import rlspec
 import user_implementations_trust_region as user
-from rlspec import registry
+from rlspec.spec import registry
 from rlspec.oracles import accuracy
 from rlspec.oracles import ppo as oracle
 from rlspec.reference import ppo

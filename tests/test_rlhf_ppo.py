@@ -21,7 +21,7 @@ from scipy.special import log_softmax
 import rlspec
 import user_implementations_rlhf as user
 from mutation import fails
-from rlspec import registry
+from rlspec.spec import registry
 from rlspec.checks.batteries import BATTERIES
 from rlspec.oracles import accuracy
 from rlspec.oracles import rlhf as oracle

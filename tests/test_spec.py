@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rlspec import registry
+from rlspec.spec import registry
 from rlspec.checks.batteries import BATTERIES
-from rlspec.verify import verify_entry
+from rlspec.checks.verify import verify_entry
 
 ROOT = Path(__file__).parent.parent
 SEEDS = ROOT.parent / "shared" / "seeds"

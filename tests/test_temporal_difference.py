@@ -22,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import rlspec
-from rlspec import registry
+from rlspec.spec import registry
 from rlspec.oracles import accuracy, exact_rational, expected_updates, linear_program, td_targets
 from rlspec.oracles.policy_evaluation import absorbing_zero_reward_states
 from rlspec.reference import eligibility_traces, monte_carlo, n_step, temporal_difference

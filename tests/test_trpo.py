@@ -20,7 +20,7 @@ import bugs_trust_region as bugs
 from mutation import fails
 import rlspec
 import user_implementations_trust_region as user
-from rlspec import registry
+from rlspec.spec import registry
 from rlspec.oracles import accuracy, exact_rational, policy_gradient
 from rlspec.oracles import trpo as oracle
 from rlspec.reference import trpo

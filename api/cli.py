@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from rlspec.verify import DEFAULT_EXAMPLES
+from rlspec.checks.verify import DEFAULT_EXAMPLES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -120,8 +120,8 @@ def _adapters() -> dict:
 
 
 def _verify(arguments) -> int:
-    from rlspec import registry
-    from rlspec.verify import verify
+    from rlspec.spec import registry
+    from rlspec.checks.verify import verify
 
     for spec_id in arguments.ids:
         try:
@@ -239,7 +239,7 @@ def _listing(kind: str) -> list[dict]:
         from rlspec.checks.batteries import BATTERIES
         return [{"name": b.name, "spec_id": b.spec_id, "summary": b.summary,
                  "signature": b.signature} for b in BATTERIES.values()]
-    from rlspec import registry
+    from rlspec.spec import registry
     return [entry.summary() for entry in registry.entries()]
 
 

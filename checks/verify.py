@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from rlspec import registry
+from rlspec.spec import registry
 from rlspec.checks.runner import Report, check
 
 #: Generated cases per entry in a default run (measured: 18 entries, ~2000 cases, ~15 s
