@@ -8,8 +8,6 @@ import os
 import sys
 import time
 
-import numpy as np
-
 from rlspec.checks.verify import DEFAULT_EXAMPLES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -21,9 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     if arguments.command is None:
         parser.print_help()
         return EXIT_USAGE
+    from rlspec.checks.core import UsageError as CheckUsageError
+
     try:
         return arguments.run(arguments)
-    except UsageError as error:
+    except (UsageError, CheckUsageError) as error:
         print(f"rlspec {arguments.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `rlspec list | head`: the reader left, which is no error
@@ -74,49 +74,48 @@ def _parser() -> argparse.ArgumentParser:
                        help="print {mdp, gamma, policy_kind, states, V, Q, policy} as JSON")
     solve.set_defaults(run=_solve)
 
-    listing = commands.add_parser("list", help="list MDPs, checkable oracles or spec entries")
-    listing.add_argument("kind", nargs="?", choices=["mdps", "oracles", "spec"], default=None)
+    listing = commands.add_parser(
+        "list", help="list MDPs, checks or spec entries",
+        description="List the named toy MDPs, the checks (spec ID, alias, signature) or the "
+                    "spec entries. Words after the kind keep the rows that contain them all, "
+                    "e.g. `rlspec list checks value iteration`.")
+    listing.add_argument("kind", nargs="?", choices=["mdps", "checks", "spec"], default=None)
+    listing.add_argument("words", nargs="*", help="keep the rows that contain every word")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=_list)
 
     check = commands.add_parser(
         "check", help="check your own function against an exact oracle",
-        description="Judge module:callable against the oracle ORACLE (see `rlspec list "
-                    "oracles` for names and signatures). Exit 0 if it conforms, 1 with a "
-                    "minimal counterexample if not, 2 on a usage error.")
-    check.add_argument("oracle", help="a check name, e.g. policy-evaluation")
+        description="Judge module:callable on the check NAME, a spec entry ID or its alias "
+                    "(`rlspec list checks`). The function runs in a worker process. Exit 0 if "
+                    "it conforms, 1 with a minimal counterexample if not, 2 on a usage error.")
+    check.add_argument("name", help="a spec entry ID (gae.advantage) or a check alias (gae)")
     check.add_argument("candidate", help="module:callable, importable from the current directory")
-    check.add_argument("--max-examples", type=_positive(int), default=100,
+    check.add_argument("--max-examples", type=int, default=100,
                        help="generated cases to try (default 100)")
-    check.add_argument("--timeout", type=_positive(float), default=10.0,
+    check.add_argument("--timeout", type=float, default=10.0,
                        help="seconds allowed per call (default 10)")
-    check.add_argument("--tolerance", type=_positive(float), default=None,
-                       help="relative tolerance (default 1e-6 of max(1, |expected|))")
-    check.add_argument("--adapter", choices=sorted(_adapters()), default=None,
-                       help="your function's input convention, if not the canonical one "
-                            "(the gae-* ones wrap a GAE function written in CleanRL's (torch, "
-                            "(T, N)), SB3's or rlax's convention, or for (T, N) arrays)")
+    check.add_argument("--tolerance", type=float, default=None,
+                       help="relative tolerance in (0, 0.01] (default 1e-6 of max(1, |expected|))")
+    check.add_argument("--memory-limit", type=int, default=None, metavar="MB",
+                       help="the worker's memory limit in megabytes (default 8192)")
+    check.add_argument("--adapter", default=None,
+                       help="your function's input convention, if not the canonical one: "
+                            + ", ".join(sorted(_adapter_names())))
     check.add_argument("--rename", action="append", default=[], metavar="CANONICAL=YOURS",
                        help="pass a canonical argument under your parameter name (repeatable)")
     check.add_argument("--discounted-only", action="store_true",
                        help="leave out episodic gamma = 1 cases")
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--forbid-input-writes", action="store_true",
+                       help="fail a function that writes into its input arrays (default: warn)")
+    check.add_argument("--json", action="store_true", help="print the report as strict JSON")
     check.set_defaults(run=_check)
     return parser
 
 
-def _adapters() -> dict:
-    """Every input-convention adapter by its command-line name."""
-    import functools
-
-    from rlspec.checks import adapters, gae_conventions
-
-    named = {**adapters.ADAPTERS,
-             **{f"gae-{name}": adapter for name, adapter in gae_conventions.ADAPTERS.items()}}
-    # CleanRL's ppo.py keeps its rollout in (num_steps, num_envs) torch tensors.
-    named["gae-cleanrl"] = functools.partial(gae_conventions.cleanrl_style, env_axis=True,
-                                             tensors=True)
-    return named
+def _adapter_names() -> list[str]:
+    from rlspec.checks.adapters import all_adapters
+    return list(all_adapters())
 
 
 def _verify(arguments) -> int:
@@ -161,7 +160,9 @@ def _print_verification_row(result, first: bool) -> None:
 
 
 def _solve(arguments) -> int:
-    from rlspec.oracles.linear_program import optimal_values_lp
+    import numpy as np
+
+    from rlspec.oracles.linear_program import optimal_action_values_lp, optimal_actions
     from rlspec.oracles.policy_evaluation import action_values, evaluate_policy
     from rlspec.toy_mdps.catalogue import make
     from rlspec.validation import InvalidInputError
@@ -178,12 +179,11 @@ def _solve(arguments) -> int:
         values = evaluate_policy(*tables, policy)
         q = action_values(*tables, policy)
     else:
-        values = optimal_values_lp(*tables)
-        q = mdp.rewards + mdp.gamma * mdp.transitions @ values
-        # Every action within rounding of the best is optimal; the policy spreads over them,
-        # as Sutton & Barto's Figure 3.5 draws several arrows in a cell.
-        best = q >= q.max(axis=1, keepdims=True) - 1e-7 * max(1.0, float(np.abs(q).max()))
-        policy = best / best.sum(axis=1, keepdims=True)
+        q = optimal_action_values_lp(*tables)
+        values = q.max(axis=1)
+        # Actions within 1e-7 of the scale count as tied: the LP's error is far smaller, and
+        # a printed grid shows no differences below that.
+        policy = optimal_actions(q, 1e-7 * max(1.0, float(np.abs(q).max())))
     if arguments.json:
         print(json.dumps({
             "mdp": arguments.mdp, "gamma": mdp.gamma, "policy_kind": arguments.policy,
@@ -214,8 +214,11 @@ def _solve(arguments) -> int:
 
 
 def _list(arguments) -> int:
-    kinds = [arguments.kind] if arguments.kind else ["mdps", "oracles", "spec"]
-    listing = {kind: _listing(kind) for kind in kinds}
+    kinds = [arguments.kind] if arguments.kind else ["mdps", "checks", "spec"]
+    words = [word.lower() for word in arguments.words]
+    listing = {kind: [row for row in _listing(kind)
+                      if all(word in json.dumps(row).lower() for word in words)]
+               for kind in kinds}
     if arguments.json:
         print(json.dumps(listing if arguments.kind is None else listing[arguments.kind], indent=2))
         return EXIT_OK
@@ -224,10 +227,13 @@ def _list(arguments) -> int:
         for item in items:
             if kind == "mdps":
                 print(f"  {item['description']}")
-            elif kind == "oracles":
-                print(f"  {item['name']:<26} {item['summary']}\n  {'':<26} {item['signature']}")
+            elif kind == "checks":
+                alias = f"(alias {item['alias']})"
+                print(f"  {item['id']:<34} {alias:<34} {item['summary']}\n"
+                      f"  {'':<34} {item['signature']}")
             else:
-                print(f"  {item['id']:<34} {item['status']:<9} {item['title']}")
+                print(f"  {item['id']:<34} {item['status']:<9} {item['check']:<26} "
+                      f"{item['title']}")
     return EXIT_OK
 
 
@@ -235,48 +241,29 @@ def _listing(kind: str) -> list[dict]:
     if kind == "mdps":
         from rlspec.toy_mdps.catalogue import describe, names
         return [{"name": name, "description": describe(name)} for name in names()]
-    if kind == "oracles":
-        from rlspec.checks.batteries import BATTERIES
-        return [{"name": b.name, "spec_id": b.spec_id, "summary": b.summary,
-                 "signature": b.signature} for b in BATTERIES.values()]
     from rlspec.spec import registry
-    return [entry.summary() for entry in registry.entries()]
+    if kind == "spec":
+        return [entry.summary() for entry in registry.entries()]
+    from rlspec.checks.batteries import BATTERIES
+    return [{"id": entry.id, "alias": entry.check, "summary": BATTERIES[entry.check].summary,
+             "signature": BATTERIES[entry.check].signature, "title": entry.title}
+            for entry in registry.entries()]
 
 
 def _check(arguments) -> int:
-    import importlib
+    from rlspec.checks.core import RELATIVE_TOLERANCE
+    from rlspec.checks.runner import DEFAULT_MEMORY_LIMIT_MB, check
 
-    from rlspec.checks import adapters
-    from rlspec.checks.batteries import battery
-    from rlspec.checks.runner import RELATIVE_TOLERANCE, check
-
-    try:
-        battery(arguments.oracle)
-    except KeyError as error:
-        raise UsageError(error.args[0]) from None
-    module_name, _, attribute = arguments.candidate.partition(":")
-    if not module_name or not attribute:
+    if arguments.candidate.count(":") != 1 or not all(arguments.candidate.split(":")):
         raise UsageError(f"candidate must be module:callable, got {arguments.candidate!r}")
-    sys.path.insert(0, os.getcwd())  # find the user's module the way `python -m` would
-    try:
-        candidate = getattr(importlib.import_module(module_name), attribute)
-    except Exception as error:  # the user's module may fail to import in any way
-        raise UsageError(f"cannot load {arguments.candidate}: {type(error).__name__}: {error}") \
-            from None
-    if not callable(candidate):
-        raise UsageError(f"{arguments.candidate} is not callable")
-    if arguments.rename:  # innermost: the convention adapter works on canonical names
-        pairs = [item.split("=", 1) for item in arguments.rename]
-        if any(len(pair) != 2 for pair in pairs):
-            raise UsageError("--rename takes CANONICAL=YOURS")
-        candidate = adapters.rename(candidate, **dict(pairs))
-    if arguments.adapter:
-        candidate = _adapters()[arguments.adapter](candidate)
-    report = check(arguments.oracle, candidate, max_examples=arguments.max_examples,
+    report = check(arguments.name, arguments.candidate, max_examples=arguments.max_examples,
                    timeout=arguments.timeout,
-                   tolerance=arguments.tolerance or RELATIVE_TOLERANCE,
+                   tolerance=RELATIVE_TOLERANCE if arguments.tolerance is None
+                   else arguments.tolerance,
                    include_undiscounted=not arguments.discounted_only,
-                   candidate_name=arguments.candidate)
+                   adapter=arguments.adapter, rename=arguments.rename,
+                   forbid_input_writes=arguments.forbid_input_writes,
+                   memory_limit=arguments.memory_limit or DEFAULT_MEMORY_LIMIT_MB)
     print(report.to_json() if arguments.json else report)
     return EXIT_OK if report.passed else EXIT_FAILED
 

@@ -78,3 +78,21 @@ ADAPTERS = {
     "action-major": action_major,
     "gymnasium-table": gymnasium_transition_table,
 }
+
+
+def all_adapters() -> dict[str, Callable]:
+    """Every input-convention adapter by the name ``rlspec check --adapter`` and
+    ``rlspec.check(..., adapter=)`` take: the ones above and the GAE conventions
+    (``gae-cleanrl`` is CleanRL's ppo.py, whose rollout is in (num_steps, num_envs) torch
+    tensors)."""
+    from rlspec.checks import gae_conventions
+
+    named = {**ADAPTERS,
+             **{f"gae-{name}": adapter for name, adapter in gae_conventions.ADAPTERS.items()}}
+    named["gae-cleanrl"] = functools.partial(gae_conventions.cleanrl_style, env_axis=True,
+                                             tensors=True)
+    return named
+
+
+def named(name: str) -> Callable:
+    return all_adapters()[name]

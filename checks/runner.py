@@ -4,199 +4,163 @@ A *battery* (``rlspec.checks.batteries``) knows the canonical signature of one f
 how to make cases (fixed edge cases, hypothesis-generated ones, and the named toy MDPs),
 and how to judge the candidate's answer on a case.  This module runs a battery:
 
+0. the candidate is loaded in a worker process (:mod:`rlspec.checks.worker`) and the first
+   case's arguments are bound to its parameters without running it, so that a wrong
+   parameter name is a usage error, not a counterexample;
 1. the generated cases, with the fixed edge cases first, under hypothesis; on a failure
    hypothesis shrinks the case to a minimal one, which the report shows;
 2. if those all pass, the named toy MDPs, smallest first.
 
-The candidate never crashes the check: an exception, a NaN, a wrong shape or a call that
-runs past ``timeout`` seconds becomes a failed case in the report.  The run is
-deterministic (hypothesis is derandomized) so a CI job sees the same verdict every time.
+The candidate never crashes the check: an exception, a NaN, a wrong shape, an exit, a
+crash, or a call that runs past ``timeout`` seconds becomes a failed case in the report.
+The run is deterministic (hypothesis is derandomized) so a CI job sees the same verdict.
 """
 
 from __future__ import annotations
 
-import json
-import signal
-import threading
+import math
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-import hypothesis
 import numpy as np
 
-#: Default agreement demanded of a candidate: |got - expected| <= RELATIVE_TOLERANCE *
-#: max(1, max |expected|), entry by entry.  Catalogued bugs are off by O(1) of the scale;
-#: a correct iterative method stopped at a sensible threshold (1e-8) is off by far less.
-RELATIVE_TOLERANCE = 1e-6
+from rlspec.checks.candidate import Request
+from rlspec.checks.core import (RELATIVE_TOLERANCE, CandidateFailure, Case, Differentiated,
+                                Mismatch, UsageError, answer)
+from rlspec.checks.report import Report
+from rlspec.checks.worker import CandidateOutput, CandidateSource, Worker
 
 DEFAULT_MAX_EXAMPLES = 100
 DEFAULT_TIMEOUT_SECONDS = 10.0
+#: The worker's address-space limit: a candidate that allocates more gets a MemoryError
+#: (reported as its failure) instead of driving the machine into swap or the OOM killer.
+DEFAULT_MEMORY_LIMIT_MB = 8192
+#: The largest relative tolerance accepted: beyond it a check would pass answers that are
+#: wrong in their second digit.
+MAX_TOLERANCE = 1e-2
 
-
-@dataclass(frozen=True)
-class Case:
-    """One input to a candidate: keyword ``arguments`` in the canonical signature, plus a
-    ``label`` saying where it came from and ``context`` the judge may use."""
-
-    label: str
-    arguments: dict[str, Any]
-    context: dict[str, Any] = field(default_factory=dict, compare=False)
-
-
-@dataclass(frozen=True)
-class Mismatch:
-    """What a judge found wrong with the candidate's answer on one case."""
-
-    message: str
-    expected: Any = None
-    got: Any = None
-    tolerance: float | None = None
-
-
-class CandidateFailure(Exception):
-    """The candidate raised, hung, or returned something that is not an answer."""
-
-    def __init__(self, kind: str, message: str, got: Any = None):
-        super().__init__(message)
-        self.kind, self.message, self.got = kind, message, got
-
-
-@dataclass
-class Report:
-    """The outcome of ``rlspec.check``: pass or fail, how many cases ran, and for a failure
-    the minimal counterexample found, with the spec ID it violates."""
-
-    check: str
-    spec_id: str
-    candidate: str
-    passed: bool
-    cases_run: int
-    seconds: float
-    tolerance: float
-    counterexample: dict[str, Any] | None = None
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "check": self.check, "spec_id": self.spec_id, "candidate": self.candidate,
-            "passed": self.passed, "cases_run": self.cases_run,
-            "seconds": round(self.seconds, 3), "relative_tolerance": self.tolerance,
-            "counterexample": _jsonable(self.counterexample),
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
-    def __str__(self) -> str:
-        verdict = "PASS" if self.passed else "FAIL"
-        lines = [
-            f"rlspec check {self.check}: {verdict}  (spec {self.spec_id})",
-            f"  candidate: {self.candidate}",
-            f"  cases run: {self.cases_run} in {self.seconds:.2f} s",
-        ]
-        if self.counterexample:
-            example = self.counterexample
-            lines.append(f"  counterexample ({example['case']}):")
-            for name, value in example["inputs"].items():
-                lines.append(f"    {name} = {_show(value, indent=len(name) + 7)}")
-            lines.append(f"  problem: {example['problem']}")
-            if example.get("expected") is not None:
-                lines.append(f"  expected: {_show(example['expected'])}")
-            if example.get("got") is not None:
-                lines.append(f"  got:      {_show(example['got'])}")
-            if example.get("tolerance") is not None:
-                lines.append(f"  tolerance: {example['tolerance']:.3g} (absolute, per entry)")
-        return "\n".join(lines)
+_LEAK_HINT = ("the formula treats it as a constant: compute it under torch.no_grad() or "
+              "call .detach() on it")
 
 
 class Caller:
-    """Calls the candidate on a case safely and turns its output into a float array.
+    """How a judge calls the candidate: every call goes through the worker.
 
-    numpy inputs are copied for every call, since a candidate may write to them.  torch
-    tensors are passed as given: a judge that checks gradients makes fresh leaf tensors
-    for each call and differentiates the raw output (:meth:`raw`) with respect to them.
+    ``call(arguments, shape)`` returns the answer as a float64 array; ``call.loss(...)``
+    returns a loss's value and gradients.  Inputs the candidate wrote into are collected
+    in ``written`` for the report.
     """
 
-    def __init__(self, candidate: Callable, timeout: float):
-        self.candidate, self.timeout = candidate, timeout
+    def __init__(self, worker: Worker, timeout: float, forbid_input_writes: bool):
+        self.worker, self.timeout = worker, timeout
+        self.forbid_input_writes = forbid_input_writes
+        self.written: set[str] = set()
 
-    def raw(self, arguments: dict[str, Any]) -> Any:
-        """The candidate's output as it returned it (a tensor keeps its graph)."""
-        fresh = {name: np.array(value) if isinstance(value, np.ndarray) else value
-                 for name, value in arguments.items()}
-        return _call_with_timeout(self.candidate, fresh, self.timeout)
+    def __call__(self, arguments: dict[str, Any], shape: tuple[int, ...] | None,
+                 tensors: bool = False) -> np.ndarray:
+        outcome = self._call(Request(arguments, tensors=tensors))
+        return answer(outcome.value, shape)
 
-    def __call__(self, arguments: dict[str, Any], shape: tuple[int, ...] | None) -> np.ndarray:
-        return as_answer(self.raw(arguments), shape)
+    def loss(self, arguments: dict[str, Any], differentiate: tuple[str, ...],
+             frozen: dict[str, str] | tuple[str, ...] = (), shape: tuple[int, ...] = (),
+             weights: np.ndarray | None = None) -> Differentiated:
+        """The loss the candidate returns on torch tensors, with d(sum of weights * loss) /
+        d input for each name in ``differentiate``.  The inputs in ``frozen`` (a name, or a
+        name with a hint) also require grad, and a loss that sends gradient into one of
+        them fails: the formula treats them as constants."""
+        hints = frozen if isinstance(frozen, dict) else dict.fromkeys(frozen, _LEAK_HINT)
+        outcome = self._call(Request(arguments, tensors=True, differentiate=tuple(differentiate),
+                                     frozen=tuple(hints), weights=weights))
+        value = answer(outcome.value, shape)
+        for name, hint in hints.items():
+            leaked = outcome.gradients[name]
+            if np.any(leaked != 0.0):
+                raise CandidateFailure("leak", f"the loss sends gradient into {name} "
+                                               f"(d loss / d {name} is not 0): {hint}", leaked)
+        return Differentiated(value, {name: outcome.gradients[name] for name in differentiate})
 
-
-def as_answer(output: Any, shape: tuple[int, ...] | None) -> np.ndarray:
-    """The candidate's output as a float64 array of ``shape`` (``()`` for a scalar), or a
-    CandidateFailure naming what is wrong with it."""
-    if output is None:
-        raise CandidateFailure("type", "returned None, not a numeric array (a missing return "
-                                       "statement?)")
-    if hasattr(output, "detach"):  # a torch tensor
-        output = output.detach().cpu().numpy()
-    try:
-        answer = np.asarray(output, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise CandidateFailure(
-            "type", f"returned {type(output).__name__}, which is not a numeric array", output
-        ) from None
-    if shape is not None and answer.shape != tuple(shape):
-        if answer.size == 1 and shape == ():
-            answer = answer.reshape(())
-        else:
-            raise CandidateFailure(
-                "shape", f"returned shape {answer.shape}, expected {tuple(shape)}", answer
-            )
-    if not np.all(np.isfinite(answer)):
-        raise CandidateFailure("nan", "returned NaN or infinity", answer)
-    return answer
-
-
-def compare(expected, got: np.ndarray, tolerance: float) -> Mismatch | None:
-    """Entry-wise |got - expected| <= tolerance * max(1, max |expected|)."""
-    expected = np.asarray(expected, dtype=np.float64)
-    absolute = tolerance * max(1.0, float(np.max(np.abs(expected), initial=0.0)))
-    error = np.abs(got - expected)
-    if np.all(error <= absolute):
-        return None
-    worst = np.unravel_index(int(np.argmax(error)), error.shape) if error.ndim else ()
-    where = f" at index {tuple(int(i) for i in worst)}" if error.ndim else ""
-    return Mismatch(
-        f"differs from the oracle by {float(error[worst]):.6g}{where}",
-        expected=expected, got=got, tolerance=absolute,
-    )
+    def _call(self, request: Request):
+        if request.tensors:
+            import torch  # noqa: F401  (imported once here, so later workers inherit it)
+        outcome = self.worker.call(request, self.timeout)
+        if outcome.written:
+            self.written.update(outcome.written)
+            if self.forbid_input_writes:
+                raise CandidateFailure("input-write", f"wrote into its input "
+                                                      f"{', '.join(outcome.written)} in place")
+        if outcome.failure:
+            kind, message, got, details = outcome.failure
+            raise CandidateFailure(kind, message, got, details)
+        return outcome
 
 
-def check(name: str, candidate: Callable, *, max_examples: int = DEFAULT_MAX_EXAMPLES,
+def validated_options(max_examples, timeout, tolerance, memory_limit) -> tuple:
+    """The options of a check, or a UsageError naming the one out of range; the CLI and
+    ``rlspec.check`` both go through here, so they accept and reject the same values."""
+    if isinstance(max_examples, bool) or not isinstance(max_examples, (int, np.integer)) \
+            or max_examples < 1:
+        raise UsageError(f"max_examples must be a positive integer, got {max_examples!r}")
+    if not _finite_number(timeout) or timeout <= 0:
+        raise UsageError(f"timeout must be a finite positive number of seconds, got {timeout!r}")
+    if not _finite_number(tolerance) or not 0 < tolerance <= MAX_TOLERANCE:
+        raise UsageError(f"tolerance must be a relative tolerance in (0, {MAX_TOLERANCE:g}], "
+                         f"got {tolerance!r}")
+    if isinstance(memory_limit, bool) or not isinstance(memory_limit, (int, np.integer)) \
+            or memory_limit < 64:
+        raise UsageError(f"memory_limit must be a whole number of megabytes, at least 64, "
+                         f"got {memory_limit!r}")
+    return int(max_examples), float(timeout), float(tolerance), int(memory_limit)
+
+
+def validated_rename(rename) -> tuple[tuple[str, str], ...]:
+    """``rename`` as (canonical, yours) pairs: from a dict, or from CANONICAL=YOURS texts."""
+    if rename is None:
+        return ()
+    pairs = list(rename.items()) if isinstance(rename, dict) else \
+        [tuple(text.split("=", 1)) if isinstance(text, str) else text for text in rename]
+    for pair in pairs:
+        if len(pair) != 2 or not all(isinstance(n, str) and n.isidentifier() for n in pair):
+            shown = "=".join(pair) if all(isinstance(n, str) for n in pair) else repr(pair)
+            raise UsageError(f"rename takes CANONICAL=YOURS, two parameter names, got {shown!r}")
+    return tuple(pairs)
+
+
+def check(name: str, candidate: Callable | str, *, max_examples: int = DEFAULT_MAX_EXAMPLES,
           timeout: float = DEFAULT_TIMEOUT_SECONDS, tolerance: float = RELATIVE_TOLERANCE,
-          include_undiscounted: bool = True, candidate_name: str | None = None) -> Report:
-    """Run the battery ``name`` against ``candidate`` and return a :class:`Report`.
+          include_undiscounted: bool = True, candidate_name: str | None = None,
+          adapter: str | None = None, rename=None, forbid_input_writes: bool = False,
+          memory_limit: int = DEFAULT_MEMORY_LIMIT_MB) -> Report:
+    """Judge ``candidate`` on the check ``name`` and return a :class:`Report`.
 
-    ``name`` is a check name from ``rlspec list oracles`` (for example
-    ``"policy-evaluation"``); ``candidate`` follows the battery's canonical signature
-    (``rlspec.checks.batteries.BATTERIES[name].signature``; adapters in
-    ``rlspec.checks.adapters`` map other conventions).  ``include_undiscounted=False``
-    leaves out the episodic gamma = 1 cases, for functions meant for gamma < 1 only.
+    ``name`` is a spec entry ID (``"gae.advantage"``) or a check's alias (``"gae"``); see
+    ``rlspec list checks``.  ``candidate`` is a callable in the check's canonical signature,
+    or ``"module:function"`` to import in the worker.  ``adapter`` names an input convention
+    (``rlspec.checks.adapters.all_adapters()``) and ``rename`` maps canonical argument names
+    to yours (``{"terminated": "dones"}``).  ``include_undiscounted=False`` leaves out the
+    episodic gamma = 1 cases; ``forbid_input_writes`` fails a candidate that writes into its
+    inputs (otherwise a warning).  ``memory_limit`` is in megabytes.  Raises UsageError,
+    before judging anything, for an unknown name, an option out of range, or a candidate
+    whose parameters do not take the check's arguments.
     """
-    from rlspec.checks.batteries import battery as find_battery
+    from rlspec.checks.batteries import find
 
-    if int(max_examples) < 1:
-        raise ValueError(f"max_examples must be at least 1, got {max_examples!r}")
-    if not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    if not tolerance >= 0:
-        raise ValueError(f"tolerance must be non-negative, got {tolerance!r}")
-    battery = find_battery(name)
-    label = candidate_name or getattr(candidate, "__qualname__", repr(candidate))
-    caller = Caller(candidate, timeout)
+    max_examples, timeout, tolerance, memory_limit = validated_options(
+        max_examples, timeout, tolerance, memory_limit)
+    battery, spec_id = find(name)
+    if adapter is not None:
+        from rlspec.checks.adapters import all_adapters
+        if adapter not in all_adapters():
+            raise UsageError(f"no adapter {adapter!r}; adapters: {', '.join(sorted(all_adapters()))}")
+    if not (callable(candidate) or (isinstance(candidate, str) and ":" in candidate)):
+        raise UsageError(f"candidate must be a callable or 'module:function', got {candidate!r}")
+    label = candidate_name or (candidate if isinstance(candidate, str)
+                               else getattr(candidate, "__qualname__", repr(candidate)))
+    source = CandidateSource(candidate, label, adapter, validated_rename(rename), os.getcwd())
+    output = CandidateOutput()
+    worker = Worker(source, memory_limit * 2**20, output)
+    caller = Caller(worker, timeout, forbid_input_writes)
     counter = {"cases": 0}
     started = time.perf_counter()
 
@@ -205,25 +169,38 @@ def check(name: str, candidate: Callable, *, max_examples: int = DEFAULT_MAX_EXA
         try:
             mismatch = battery.judge(case, caller, tolerance)
         except CandidateFailure as failure:
-            return _counterexample(case, failure.message, got=failure.got)
+            return _counterexample(case, failure.message, got=failure.got,
+                                   traceback=failure.details)
         if mismatch is None:
             return None
         return _counterexample(case, mismatch.message, mismatch.expected, mismatch.got,
                                mismatch.tolerance)
 
-    keep = (lambda case: True) if include_undiscounted else \
-        (lambda case: case.arguments.get("gamma", 0.0) < 1.0)
-    found = _search(battery, judge, keep, max_examples)
-    if found is None:
-        for case in battery.toy_cases():
-            if keep(case):
-                found = judge(case)
-                if found is not None:
-                    break
+    def keep(case: Case) -> bool:
+        return include_undiscounted or case.arguments.get("gamma", 0.0) < 1.0
+
+    try:
+        edge_cases = battery.make_edge_cases()
+        worker.dry_run(edge_cases[0].arguments, timeout)
+        found = _search(battery, edge_cases, judge, keep, max_examples)
+        if found is None:
+            for case in battery.make_toy_cases():
+                if keep(case):
+                    found = judge(case)
+                    if found is not None:
+                        break
+    except CandidateFailure as failure:  # the dry run itself died or hung
+        raise UsageError(f"{label}: {failure.message}") from None
+    finally:
+        worker.stop()
+    warnings = [f"the candidate wrote into its input {name} in place (a rollout buffer "
+                f"would be corrupted; forbid_input_writes / --forbid-input-writes makes "
+                f"this a failure)" for name in sorted(caller.written)]
     return Report(
-        check=battery.name, spec_id=battery.spec_id, candidate=label, passed=found is None,
+        check=battery.name, spec_id=spec_id, candidate=label, passed=found is None,
         cases_run=counter["cases"], seconds=time.perf_counter() - started,
-        tolerance=tolerance, counterexample=found,
+        tolerance=tolerance, counterexample=found, warnings=warnings,
+        candidate_output=output.text(), candidate_output_bytes=output.size,
     )
 
 
@@ -233,8 +210,10 @@ class _Falsified(Exception):
         self.counterexample = counterexample
 
 
-def _search(battery, judge, keep, max_examples: int) -> dict[str, Any] | None:
+def _search(battery, edge_cases, judge, keep, max_examples: int) -> dict[str, Any] | None:
     """Run the edge cases and generated cases; return hypothesis's shrunk counterexample."""
+    import hypothesis
+
     settings = hypothesis.settings(
         max_examples=max_examples, derandomize=True, database=None, deadline=None,
         suppress_health_check=list(hypothesis.HealthCheck), report_multiple_bugs=False,
@@ -249,8 +228,8 @@ def _search(battery, judge, keep, max_examples: int) -> dict[str, Any] | None:
         if found is not None:
             raise _Falsified(found)
 
-    test = hypothesis.given(battery.generated_cases())(property_holds)
-    for case in reversed(battery.edge_cases()):
+    test = hypothesis.given(battery.make_generated())(property_holds)
+    for case in reversed(edge_cases):
         test = hypothesis.example(case)(test)
     try:
         settings(test)()
@@ -259,74 +238,15 @@ def _search(battery, judge, keep, max_examples: int) -> dict[str, Any] | None:
     return None
 
 
-def _counterexample(case: Case, problem, expected=None, got=None, tolerance=None):
+def _counterexample(case: Case, problem, expected=None, got=None, tolerance=None,
+                    traceback=None):
     return {"case": case.label, "inputs": dict(case.arguments), "problem": problem,
-            "expected": expected, "got": got, "tolerance": tolerance}
+            "expected": expected, "got": got, "tolerance": tolerance, "traceback": traceback}
 
 
-class _Timeout(Exception):
-    pass
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) \
+        and math.isfinite(value)
 
 
-def _call_with_timeout(function: Callable, arguments: dict[str, Any], seconds: float):
-    """Call ``function(**arguments)``; raise CandidateFailure if it raises or hangs.
-
-    In the main thread a SIGALRM interrupts a hung candidate.  Elsewhere the call runs in
-    a daemon thread that is abandoned (it cannot be killed) once the time is up; a candidate
-    that spins forever there keeps competing for the GIL, so run checks from the main
-    thread where you can.
-    """
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGALRM"):
-        def on_alarm(signum, frame):
-            raise _Timeout
-
-        previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-        try:
-            return function(**arguments)
-        except _Timeout:
-            raise CandidateFailure("timeout", f"did not return within {seconds:g} s") from None
-        except (Exception, SystemExit) as error:
-            raise CandidateFailure("raised", f"raised {type(error).__name__}: {error}") from None
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-
-    outcome: dict[str, Any] = {}
-
-    def target():
-        try:
-            outcome["value"] = function(**arguments)
-        except BaseException as error:  # reported below, never re-raised in this thread
-            outcome["error"] = error
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        raise CandidateFailure("timeout", f"did not return within {seconds:g} s")
-    if "error" in outcome:
-        error = outcome["error"]
-        raise CandidateFailure("raised", f"raised {type(error).__name__}: {error}")
-    return outcome["value"]
-
-
-def _show(value, indent: int = 12) -> str:
-    """An array on as many lines as numpy needs, continuation lines under the first."""
-    if isinstance(value, np.ndarray):
-        text = np.array2string(value, precision=6, separator=", ", max_line_width=100,
-                               prefix=" " * indent)
-        return "\n".join(line.rstrip() for line in text.splitlines())
-    return repr(value)
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+__all__ = ["Caller", "Case", "Mismatch", "UsageError", "check"]

@@ -29,7 +29,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 import sympy
-import torch
 
 from rlspec.oracles.accuracy import EPS
 
@@ -38,10 +37,12 @@ __all__ = ["lqr_objective", "lqr_policy_gradient_autograd", "lqr_policy_gradient
 
 
 def _as_tensors(*arrays):
+    import torch
     return [torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in arrays]
 
 
 def _objective_torch(a, b, q, r, k, sigma_0, gamma):
+    import torch
     closed_loop = a + b @ k
     n = a.shape[0]
     system = torch.eye(n * n, dtype=torch.float64) - gamma * torch.kron(closed_loop.T, closed_loop.T)
@@ -59,6 +60,7 @@ def lqr_objective(dynamics, control, state_cost, action_cost, gain, initial_cova
 def lqr_policy_gradient_autograd(dynamics, control, state_cost, action_cost, gain,
                                  initial_covariance, gamma) -> np.ndarray:
     """dJ/dK[m, n] by torch autograd through the linear solve for P_K."""
+    import torch
     a, b, q, r, k, sigma_0 = _as_tensors(dynamics, control, state_cost, action_cost, gain,
                                          initial_covariance)
     k = k.clone().requires_grad_(True)

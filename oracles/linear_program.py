@@ -28,7 +28,7 @@ import scipy.optimize
 from rlspec import validation
 from rlspec.oracles.policy_evaluation import absorbing_zero_reward_states
 
-__all__ = ["optimal_values_lp", "optimal_occupancy_lp"]
+__all__ = ["optimal_values_lp", "optimal_occupancy_lp", "optimal_action_values_lp", "optimal_actions"]
 
 FEASIBILITY_TOLERANCE = 1e-10
 
@@ -87,6 +87,23 @@ def optimal_occupancy_lp(transitions, rewards, gamma, initial_distribution) -> n
     )
     _require_optimal(result, "dual")
     return np.clip(result.x, 0.0, None).reshape(n_states, n_actions)
+
+
+def optimal_action_values_lp(transitions, rewards, gamma) -> np.ndarray:
+    """Q*(s, a) = r(s, a) + gamma sum_s' p(s'|s, a) V*(s'), with V* from the linear program."""
+    transitions, rewards = validation.transitions_and_rewards(transitions, rewards)
+    return rewards + validation.check_gamma(gamma) * transitions @ optimal_values_lp(
+        transitions, rewards, gamma)
+
+
+def optimal_actions(q_values, tolerance: float) -> np.ndarray:
+    """The uniform policy over the actions within ``tolerance`` of max_a Q(s, a): every
+    action that is optimal up to the oracle's error, as Sutton & Barto's Figure 3.5 draws
+    several arrows in a cell.  ``tolerance`` is the absolute error of ``q_values``
+    (``rlspec.oracles.accuracy.linear_program_tolerance`` for the LP's)."""
+    q_values = validation.as_float_array(q_values, "q_values Q[s, a]", ndim=2)
+    best = q_values >= q_values.max(axis=1, keepdims=True) - tolerance
+    return best / best.sum(axis=1, keepdims=True)
 
 
 def _require_optimal(result, which: str) -> None:

@@ -35,7 +35,6 @@ from fractions import Fraction
 
 import numpy as np
 import sympy
-import torch
 
 from rlspec import validation
 from rlspec.oracles.exact_rational import to_fractions
@@ -146,6 +145,7 @@ def off_policy_gradient_exact(policy, states, actions, rewards, behaviour_probab
 
 def _surrogate_gradient(theta: np.ndarray, states, actions, weights) -> np.ndarray:
     """grad_theta sum_t w_t log softmax(theta)[s_t, a_t], by autograd."""
+    import torch
     parameters = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
     log_policy = torch.log_softmax(parameters, dim=1)
     taken = log_policy[torch.as_tensor(states), torch.as_tensor(actions)]
@@ -167,6 +167,7 @@ def off_policy_gradient_autograd(theta, states, actions, rewards, behaviour_prob
                                  gamma) -> np.ndarray:
     """The per-decision importance-sampling estimate at ``theta``, by autograd of the
     surrogate sum_t w_t log pi(a_t|s_t) with the weights w_t (and their ratios) held fixed."""
+    import torch
     theta = validation.as_float_array(theta, "theta[s, a]", ndim=2)
     states, actions, rewards = _trajectory(states, actions, rewards, *theta.shape)
     behaviour = _behaviour(behaviour_probabilities, states.size)
@@ -190,6 +191,7 @@ def _linear_softmax_inputs(features, weights, action):
 
 def softmax_log_gradient_autograd(features, weights, action) -> np.ndarray:
     """grad_w log pi(action) for pi = softmax(features @ w), by torch autograd (float64)."""
+    import torch
     features, weights, action = _linear_softmax_inputs(features, weights, action)
     w = torch.tensor(weights, dtype=torch.float64, requires_grad=True)
     log_policy = torch.log_softmax(torch.tensor(features, dtype=torch.float64) @ w, dim=0)

@@ -33,7 +33,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-import torch
 
 from rlspec import validation
 from rlspec.oracles.exact_rational import to_fractions
@@ -118,6 +117,7 @@ def finite_horizon_gradient_autograd(transitions, rewards, gamma, theta, initial
                                      horizon) -> np.ndarray:
     """dJ_H/dtheta[s, a] for pi = softmax(theta[s]), by torch autograd of J_H(theta), which
     is computed by backward induction in float64."""
+    import torch
     transitions, rewards = validation.transitions_and_rewards(transitions, rewards)
     gamma = validation.check_gamma(gamma)
     horizon = _check_horizon(horizon)

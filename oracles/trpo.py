@@ -24,7 +24,6 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import scipy.special
-import torch
 
 from rlspec import validation
 from rlspec.oracles.exact_rational import (
@@ -191,6 +190,7 @@ def fisher_matrix(features, theta, state_weights) -> np.ndarray:
 def kl_hessian(features, theta, state_weights, old_first: bool = True) -> np.ndarray:
     """The Hessian in theta' of sum_s w(s) KL(pi_theta(.|s) || pi_theta'(.|s)) at theta' = theta,
     by torch autograd in float64 (``old_first=False`` differentiates the reverse KL)."""
+    import torch
     features = torch.as_tensor(np.asarray(features, dtype=np.float64))
     weights = torch.as_tensor(np.asarray(state_weights, dtype=np.float64))
     fixed = torch.as_tensor(np.asarray(theta, dtype=np.float64))

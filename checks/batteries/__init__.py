@@ -2,25 +2,30 @@
 
 A battery knows one formula's canonical signature, how to make cases (edge cases,
 hypothesis-generated cases, named toy MDPs) and how to judge a candidate's answer against
-an oracle from ``rlspec.oracles``.  ``rlspec.check`` runs it (``rlspec.checks.runner``).
+an oracle from ``rlspec.oracles`` with the rules of :mod:`rlspec.checks.core`.
+``rlspec.check`` runs it (:mod:`rlspec.checks.runner`).
+
+A check is addressed by the ID of the spec entry it verifies (``gae.advantage``); its
+short ``name`` (``gae``) stays valid as an alias.  Several entries may share one battery
+(``mdp.bellman-matrix-form`` is judged by the ``dp.policy-evaluation`` battery); a report
+names the entry that was asked for.
 
 To add a check: in the chapter's module (any module in this folder is imported), call
-:func:`register` with a :class:`Battery`'s fields; give it a spec entry whose ``check``
-names it; add a catalogued bug in ``tests/bugs_<chapter>.py`` that it must reject.
+:func:`register` beside the cases and the judge; give it a spec entry whose ``check``
+names it; add a catalogued bug in ``tests/<chapter>/bugs_<chapter>.py`` that it must reject.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hypothesis import strategies as st
+from rlspec.checks.core import Case, Mismatch, UsageError
 
-from rlspec.checks.runner import Caller, Case, Mismatch
-
-Judge = Callable[[Case, Caller, float], "Mismatch | None"]
+Judge = Callable[[Case, "Caller", float], "Mismatch | None"]  # noqa: F821
 
 
 @dataclass(frozen=True)
@@ -29,32 +34,13 @@ class Battery:
     spec_id: str
     summary: str
     signature: str
-    reference: str  # "module:function", the rlspec reference in this signature
     judge: Judge
-    make_generated: Callable[[], st.SearchStrategy]
+    make_generated: Callable
     make_edge_cases: Callable[[], list[Case]]
-    make_toy_cases: Callable[[], list[Case]]
-
-    def generated_cases(self) -> st.SearchStrategy:
-        return self.make_generated()
-
-    def edge_cases(self) -> list[Case]:
-        return self.make_edge_cases()
-
-    def toy_cases(self) -> list[Case]:
-        return self.make_toy_cases()
+    make_toy_cases: Callable[[], list[Case]] = list
 
 
 BATTERIES: dict[str, Battery] = {}
-
-
-def battery(name: str) -> Battery:
-    """The battery called ``name``; a KeyError lists the valid names."""
-    try:
-        return BATTERIES[name]
-    except KeyError:
-        raise KeyError(f"no check called {name!r}; valid checks: {', '.join(sorted(BATTERIES))}") \
-            from None
 
 
 def register(**fields) -> None:
@@ -63,6 +49,37 @@ def register(**fields) -> None:
         raise ValueError(f"a check called {fields['name']!r} is already registered")
     BATTERIES[fields["name"]] = Battery(**fields)
 
+
+def find(name: str) -> tuple[Battery, str]:
+    """The battery for a spec entry ID or a check alias, and the entry ID a report names;
+    a UsageError with the closest names and the checks on that topic otherwise."""
+    from rlspec.spec import registry
+
+    entries = {entry.id: entry for entry in registry.entries()}
+    if name in entries:
+        return BATTERIES[entries[name].check], name
+    if name in BATTERIES:
+        return BATTERIES[name], BATTERIES[name].spec_id
+    known = sorted(entries) + sorted(BATTERIES)
+    close = difflib.get_close_matches(name, known, n=4, cutoff=0.5)
+    close += [spec_id for spec_id in search(name) if spec_id not in close][:6 - len(close)]
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UsageError(f"no check called {name!r}{hint} (rlspec list checks shows them all; "
+                     f"rlspec list checks WORD searches)")
+
+
+def search(words: str) -> list[str]:
+    """The spec IDs of the checks whose ID, alias, title or summary holds every word."""
+    from rlspec.spec import registry
+
+    wanted = words.lower().replace("-", " ").split()
+    found = []
+    for entry in registry.entries():
+        battery = BATTERIES[entry.check]
+        text = " ".join((entry.id, entry.title, battery.name, battery.summary)).lower()
+        if all(word in text.replace("-", " ") for word in wanted):
+            found.append(entry.id)
+    return found
 
 
 def _import_chapters() -> None:

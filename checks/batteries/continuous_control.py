@@ -10,8 +10,8 @@ The randomness of the algorithms (the smoothing noise, the reparameterised sampl
 input, so every case is deterministic.
 
 The loss checks (``temperature-loss``, ``temperature-loss-log-alpha``, ``sac-actor-loss``)
-call the candidate with fresh float64 torch leaf tensors and differentiate what it returns,
-so the candidate must compute with torch and return a tensor that carries the graph.
+are judged on value and gradient by the rules of :mod:`rlspec.checks.core`: the candidate
+gets float64 torch tensors and returns a tensor that carries the graph.
 
 All judges hold the candidate to the runner's float64 tolerance (1e-6 relative).  A correct
 float32 implementation needs ``tolerance=1e-4`` or so: float32 rounds by 6e-8 relative and
@@ -24,11 +24,10 @@ import functools
 import math
 
 import numpy as np
-import torch
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import register
-from rlspec.checks.runner import CandidateFailure, Case, Mismatch, as_answer, compare
+from rlspec.checks.core import Case, Mismatch, compare
 from rlspec.oracles import cc_lqr, cc_squashed_gaussian, continuous_control as oracle
 
 # ------------------------------------------------------------------- strategies
@@ -275,37 +274,14 @@ def _log_prob_edges() -> list[Case]:
     ]
 
 
-# --------------------------------------------------------------- loss helpers
-
-def _leaf(value) -> torch.Tensor:
-    return torch.tensor(np.asarray(value, dtype=np.float64), dtype=torch.float64, requires_grad=True)
-
-
-def _loss_and_gradients(call, arguments: dict, wrt: list[str]):
-    """Call the candidate on fresh leaf tensors for the names in ``wrt`` and return its
-    value and d value / d each of them (None where the loss does not depend on it)."""
-    tensors = {name: _leaf(arguments[name]) for name in wrt}
-    output = call.raw({**arguments, **tensors})
-    value = float(as_answer(output, ()))
-    if not isinstance(output, torch.Tensor) or not output.requires_grad:
-        raise CandidateFailure("type", "returned a value without an autograd graph: a loss must be "
-                                       "a torch tensor computed from the tensors it was given, so "
-                                       "that its gradient can be checked", output)
-    gradients = torch.autograd.grad(output.reshape(()), [tensors[name] for name in wrt],
-                                    allow_unused=True)
-    return value, {name: (None if g is None else g.detach().numpy().astype(np.float64))
-                   for name, g in zip(wrt, gradients)}
-
+# --------------------------------------------------------------- temperature
 
 def _judge_temperature(case, call, tolerance, exact):
     a = case.arguments
     expected_value, expected_gradient = exact(a["log_alpha"], a["log_probs"], a["target_entropy"])
-    value, gradients = _loss_and_gradients(call, a, ["log_alpha", "log_probs"])
-    gradient = gradients["log_alpha"]
-    if gradient is None:
-        return Mismatch("the loss does not depend on log_alpha through autograd (was it "
-                        "detached, or alpha used as a constant?)", expected_gradient, None)
-    gradient = float(gradient)
+    got = call.loss(a, differentiate=("log_alpha",), frozen={
+        "log_probs": "they must be detached, or the temperature update also trains the policy"})
+    value, gradient = float(got.value), float(got.gradients["log_alpha"])
     entropy = -float(np.mean(a["log_probs"]))
     if expected_gradient != 0.0 and gradient * expected_gradient < 0:
         direction = "below" if expected_gradient < 0 else "above"
@@ -318,15 +294,7 @@ def _judge_temperature(case, call, tolerance, exact):
     if found:
         return Mismatch("the loss value " + found.message, expected_value, value, found.tolerance)
     found = compare(np.asarray(expected_gradient), np.asarray(gradient), tolerance)
-    if found:
-        return Mismatch("d loss / d log_alpha " + found.message, expected_gradient, gradient,
-                        found.tolerance)
-    leaked = gradients["log_probs"]
-    if leaked is not None and np.any(leaked != 0.0):
-        return Mismatch("the temperature loss passes a gradient to log_probs: they must be "
-                        "detached, or the temperature update also trains the policy",
-                        np.zeros_like(leaked), leaked)
-    return None
+    return found and found.prefixed("d loss / d log_alpha ")
 
 
 def _judge_temperature_alpha(case, call, tolerance):
@@ -362,12 +330,11 @@ def _temperature_edges() -> list[Case]:
 def _judge_actor_loss(case, call, tolerance):
     a = case.arguments
     exact = oracle.actor_loss_exact(**a)
-    value, gradients = _loss_and_gradients(call, a, ["log_probs", "q1", "q2"])
-    found = compare(np.asarray(exact["value"]), np.asarray(value), tolerance)
+    loss = call.loss(a, differentiate=("log_probs", "q1", "q2"))
+    found = compare(exact["value"], loss.value, tolerance)
     if found:
-        return Mismatch("the loss value " + found.message, exact["value"], value, found.tolerance)
-    n = len(a["log_probs"])
-    got = {name: np.zeros(n) if g is None else g for name, g in gradients.items()}
+        return found.prefixed("the loss value ")
+    n, got = len(a["log_probs"]), loss.gradients
     for name, meaning in (("log_probs", "alpha / N: the entropy term must train the policy"),
                           ("q1", "-1/N where Q1 < Q2 and 0 where Q1 > Q2"),
                           ("q2", "-1/N where Q2 < Q1 and 0 where Q2 > Q1")):
@@ -459,15 +426,12 @@ register(
     signature="candidate(dynamics[n, n], control[n, m], state_cost[n, n], action_cost[m, m], "
               "gain[m, n], initial_covariance[n, n], gamma) -> gradient[m, n]; "
               "s' = A s + B a, r = -(s'Qs + a'Ra), a = K s, E[s0 s0'] = Sigma_0",
-    reference="rlspec.reference.ddpg:deterministic_policy_gradient_lqr",
     judge=_judge_dpg, make_generated=_lqr_cases, make_edge_cases=_dpg_edges,
-    make_toy_cases=lambda: [],
 )
 register(
     name="soft-target-update", spec_id="ddpg.soft-target-update",
     summary="theta' <- tau theta + (1 - tau) theta'; also 8 repeated updates against (1 - tau)^8",
     signature="candidate(target_params[...], online_params[...], tau in [0, 1]) -> new_target_params[...]",
-    reference="rlspec.reference.ddpg:soft_target_update",
     judge=_judge_soft_update, make_generated=_soft_update_cases,
     make_edge_cases=lambda: [
         Case("tau = 1/4", {"target_params": np.array([0.0, 2.0, -1.0]),
@@ -477,39 +441,33 @@ register(
         Case("tau = 0: frozen", {"target_params": np.array([[5.0, -5.0]]),
                                  "online_params": np.array([[1.0, 2.0]]), "tau": 0.0}),
     ],
-    make_toy_cases=lambda: [],
 )
 register(
     name="ddpg-target", spec_id="ddpg.critic-target",
     summary="y = r + gamma (1 - terminated) Q'(s', mu'(s'))",
     signature=f"candidate({TARGET_BATCH}, next_q[N], gamma) -> targets[N]",
-    reference="rlspec.reference.ddpg:ddpg_critic_target",
     judge=_judge_ddpg_target, make_generated=lambda: _transition_batches(critics=1),
-    make_edge_cases=_ddpg_target_edges, make_toy_cases=lambda: [],
+    make_edge_cases=_ddpg_target_edges,
 )
 register(
     name="td3-target", spec_id="td3.clipped-double-q-target",
     summary="y = r + gamma (1 - terminated) min(Q'_1, Q'_2) at the smoothed target action",
     signature=f"candidate({TARGET_BATCH}, next_q1[N], next_q2[N], gamma) -> targets[N]",
-    reference="rlspec.reference.td3:clipped_double_q_target",
     judge=_judge_td3_target, make_generated=lambda: _transition_batches(critics=2),
-    make_edge_cases=_td3_target_edges, make_toy_cases=lambda: [],
+    make_edge_cases=_td3_target_edges,
 )
 register(
     name="target-policy-smoothing", spec_id="td3.target-policy-smoothing",
     summary="clip(mu'(s') + clip(noise, -c, c), low, high), the noise given",
     signature="candidate(next_actions[N, d], noise[N, d], noise_clip, action_low[d], "
               "action_high[d]) -> smoothed[N, d]",
-    reference="rlspec.reference.td3:target_policy_smoothing",
     judge=_judge_smoothing, make_generated=_smoothing_cases, make_edge_cases=_smoothing_edges,
-    make_toy_cases=lambda: [],
 )
 register(
     name="delayed-policy-updates", spec_id="td3.delayed-policy-updates",
     summary="after which critic updates the actor and the targets move (k mod d = 0, k from 1)",
     signature="candidate(n_updates, policy_delay) -> schedule[n_updates, 2] "
               "(0/1; column 0 actor, column 1 target networks)",
-    reference="rlspec.reference.td3:delayed_update_schedule",
     judge=_judge_schedule, make_generated=_schedule_cases,
     make_edge_cases=lambda: [
         Case("d = 2", {"n_updates": 5, "policy_delay": 2}),
@@ -517,50 +475,42 @@ register(
         Case("d = 1 (DDPG)", {"n_updates": 3, "policy_delay": 1}),
         Case("fewer updates than d", {"n_updates": 1, "policy_delay": 2}),
     ],
-    make_toy_cases=lambda: [],
 )
 register(
     name="sac-target", spec_id="sac.soft-bellman-target",
     summary="y = r + gamma (1 - terminated) (min(Q'_1, Q'_2) - alpha log pi(a'|s'))",
     signature=f"candidate({TARGET_BATCH}, next_q1[N], next_q2[N], next_log_probs[N], alpha, "
               "gamma) -> targets[N]",
-    reference="rlspec.reference.sac:soft_bellman_target",
     judge=_judge_sac_target, make_generated=lambda: _transition_batches(critics=2, log_probs=True),
-    make_edge_cases=_sac_target_edges, make_toy_cases=lambda: [],
+    make_edge_cases=_sac_target_edges,
 )
 register(
     name="squashed-gaussian-log-prob", spec_id="sac.squashed-gaussian-log-prob",
     summary="log pi(tanh(u)) for u ~ N(mean, exp(log_std)^2), summed over action dimensions",
     signature="candidate(mean[N, d], log_std[N, d], pre_tanh[N, d]) -> log_prob[N] "
               "(numpy in, numpy or tensor out)",
-    reference="rlspec.reference.sac:squashed_gaussian_log_prob",
     judge=_judge_log_prob, make_generated=_log_prob_cases, make_edge_cases=_log_prob_edges,
-    make_toy_cases=lambda: [],
 )
 register(
     name="temperature-loss", spec_id="sac.temperature-loss",
     summary="mean(-exp(log_alpha) (log pi + target_entropy)), log pi detached; value and gradient",
     signature="candidate(log_alpha: 0-d tensor, log_probs[N]: tensor, target_entropy: float) "
               "-> loss: 0-d tensor",
-    reference="rlspec.reference.sac:temperature_loss",
     judge=_judge_temperature_alpha, make_generated=_temperature_cases,
-    make_edge_cases=_temperature_edges, make_toy_cases=lambda: [],
+    make_edge_cases=_temperature_edges,
 )
 register(
     name="temperature-loss-log-alpha", spec_id="sac.temperature-loss-log-alpha",
     summary="mean(-log_alpha (log pi + target_entropy)), log pi detached; value and gradient",
     signature="candidate(log_alpha: 0-d tensor, log_probs[N]: tensor, target_entropy: float) "
               "-> loss: 0-d tensor",
-    reference="rlspec.reference.sac:temperature_loss_log_alpha",
     judge=_judge_temperature_log_alpha, make_generated=_temperature_cases,
-    make_edge_cases=_temperature_edges, make_toy_cases=lambda: [],
+    make_edge_cases=_temperature_edges,
 )
 register(
     name="sac-actor-loss", spec_id="sac.actor-loss",
     summary="mean(alpha log pi - min(Q1, Q2)); value and gradients w.r.t. log pi, Q1, Q2",
     signature="candidate(log_probs[N]: tensor, q1[N]: tensor, q2[N]: tensor, alpha: float) "
               "-> loss: 0-d tensor",
-    reference="rlspec.reference.sac:sac_actor_loss",
     judge=_judge_actor_loss, make_generated=_actor_loss_cases, make_edge_cases=_actor_loss_edges,
-    make_toy_cases=lambda: [],
 )

@@ -18,11 +18,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-import torch
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import register
-from rlspec.checks.runner import CandidateFailure, Case, Mismatch, as_answer, compare
+from rlspec.checks.core import CandidateFailure, Case, Mismatch, compare, exact_gradient, judge_loss
 from rlspec.oracles import dqn as dqn_oracle
 from rlspec.oracles import dqn_distributional, dqn_noisy, dqn_prioritized
 from rlspec.toy_mdps import strategies
@@ -157,44 +156,14 @@ def _judge_loss(kind: str):
         loss, gradient = dqn_oracle.dqn_loss_and_gradient_exact(
             a["q_values"], a["actions"], a["rewards"], a["next_q_target"], a["terminated"],
             a["gamma"], kind=kind)
-        q_values = torch.tensor(a["q_values"], dtype=torch.float64, requires_grad=True)
-        next_q_target = torch.tensor(a["next_q_target"], dtype=torch.float64, requires_grad=True)
-        output = call.raw({
-            "q_values": q_values, "actions": torch.tensor(a["actions"], dtype=torch.int64),
-            "rewards": torch.tensor(a["rewards"], dtype=torch.float64),
-            "next_q_target": next_q_target,
-            "terminated": torch.tensor(a["terminated"], dtype=torch.float64),
-            "gamma": a["gamma"]})
-        value = as_answer(output, ())
-        found = compare(float(loss), value, tolerance)
-        if found:
-            return Mismatch("the loss value " + found.message, found.expected, found.got,
-                            found.tolerance)
-        if not isinstance(output, torch.Tensor) or not output.requires_grad:
-            raise CandidateFailure(
-                "type", "returned a loss torch cannot differentiate with respect to q_values "
-                        "(a float, a numpy value, or a tensor computed without gradient); "
-                        "the check needs the torch scalar that training would call .backward() on")
-        try:
-            grad_q, grad_next = torch.autograd.grad(output.reshape(()), [q_values, next_q_target],
-                                                    allow_unused=True)
-        except Exception as error:  # the candidate's graph is its own business
-            raise CandidateFailure("raised", f"its loss could not be differentiated: "
-                                             f"{type(error).__name__}: {error}") from None
-        expected_gradient = _to_float(gradient)
-        got_gradient = np.zeros_like(expected_gradient) if grad_q is None else grad_q.detach().numpy()
-        found = compare(expected_gradient, got_gradient, tolerance)
-        if found:
-            rule = "(Q - y) / B" if kind == "squared" else "clip(Q - y, -1, 1) / B"
-            return Mismatch(f"the gradient with respect to q_values {found.message}; expected "
-                            f"{rule} on each taken action and 0 elsewhere",
-                            found.expected, found.got, found.tolerance)
-        if grad_next is not None and np.any(grad_next.detach().numpy() != 0.0):
-            return Mismatch("the loss has a gradient with respect to next_q_target: the TD "
-                            "target was not detached (compute it under torch.no_grad() or "
-                            "call .detach()), so the update would also move the target network",
-                            np.zeros_like(a["next_q_target"]), grad_next.detach().numpy(), 0.0)
-        return None
+        got = call.loss(a, differentiate=("q_values",), frozen={
+            "next_q_target": "the TD target was not detached (compute it under "
+                             "torch.no_grad() or call .detach()), so the update would also "
+                             "move the target network"})
+        rule = "(Q - y) / B" if kind == "squared" else "clip(Q - y, -1, 1) / B"
+        return judge_loss(got, float(loss), {"q_values": exact_gradient(_to_float(gradient))},
+                          tolerance, gradient_hints={
+                              "q_values": f"; expected {rule} on each taken action and 0 elsewhere"})
     return judge
 
 
@@ -667,17 +636,13 @@ register(
     name="dqn-target", spec_id="dqn.td-target",
     summary="the DQN TD target r + gamma (1 - terminated) max_a' Q_target(s', a')",
     signature=f"candidate(rewards[B], next_q_target[B, A], terminated[B], truncated[B], gamma) -> targets[B]; {FLAGS}",
-    reference="rlspec.reference.dqn:dqn_target",
     judge=_judge_dqn_target, make_generated=_target_cases, make_edge_cases=_target_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="double-dqn-target", spec_id="dqn.double-target",
     summary="the Double DQN target: online argmax, target-network evaluation",
     signature="candidate(rewards[B], next_q_online[B, A], next_q_target[B, A], terminated[B], gamma) -> targets[B]",
-    reference="rlspec.reference.dqn:double_dqn_target",
     judge=_judge_double_dqn_target, make_generated=_double_cases, make_edge_cases=_double_edge_cases,
-    make_toy_cases=lambda: [],
 )
 _LOSS_SIGNATURE = ("candidate(q_values[B, A], actions[B], rewards[B], next_q_target[B, A], "
                    "terminated[B], gamma) -> loss; torch tensors in (float64; actions int64), a "
@@ -685,98 +650,77 @@ _LOSS_SIGNATURE = ("candidate(q_values[B, A], actions[B], rewards[B], next_q_tar
 register(
     name="dqn-loss", spec_id="dqn.loss",
     summary="the squared DQN loss (1/2B) sum (Q(s, a) - y)^2 and its gradient; the target is not differentiated",
-    signature=_LOSS_SIGNATURE, reference="rlspec.reference.dqn:dqn_loss",
+    signature=_LOSS_SIGNATURE,
     judge=_judge_loss("squared"), make_generated=_loss_cases, make_edge_cases=_loss_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="dqn-huber-loss", spec_id="dqn.huber-loss",
     summary="the DQN loss with error clipping (mean Huber, threshold 1) and its gradient",
-    signature=_LOSS_SIGNATURE, reference="rlspec.reference.dqn:dqn_huber_loss",
+    signature=_LOSS_SIGNATURE,
     judge=_judge_loss("huber"), make_generated=_loss_cases, make_edge_cases=_loss_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="n-step-q-target", spec_id="dqn.n-step-target",
     summary="n-step Q targets over a segment: no bootstrap through a terminal, bootstrap at truncation",
     signature=("candidate(rewards[T], next_values[T], terminated[T], truncated[T], gamma, n) -> targets[T]; "
                "next_values[t] = max_a Q_target(s_{t+1}, a)"),
-    reference="rlspec.reference.dqn:n_step_q_targets",
     judge=_judge_n_step, make_generated=_n_step_cases, make_edge_cases=_n_step_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="dueling-aggregation", spec_id="dqn.dueling",
     summary="the dueling head Q = V + A - max A or Q = V + A - mean A",
     signature="candidate(values[B], advantages[B, A], aggregation: 'mean' | 'max') -> q[B, A]",
-    reference="rlspec.reference.dqn:dueling_aggregate",
     judge=_judge_dueling, make_generated=_dueling_cases, make_edge_cases=_dueling_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="replay-buffer-sample", spec_id="dqn.replay-buffer",
     summary="a FIFO ring buffer: experience t in slot t mod capacity; u selects slot floor(u * size)",
     signature="candidate(capacity, experiences[T, d], uniform_draws[M] in [0, 1)) -> sampled[M, d]",
-    reference="rlspec.reference.dqn:replay_buffer_sample",
     judge=_judge_replay, make_generated=_replay_cases, make_edge_cases=_replay_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="per-proportional-probabilities", spec_id="per.proportional-priority",
     summary="P(i) = p_i^alpha / sum p^alpha with p_i = |delta_i| + epsilon",
     signature="candidate(td_errors[N], alpha, epsilon) -> probabilities[N]",
-    reference="rlspec.reference.prioritized_replay:proportional_probabilities",
     judge=_judge_proportional, make_generated=_proportional_cases,
-    make_edge_cases=_proportional_edge_cases, make_toy_cases=lambda: [],
+    make_edge_cases=_proportional_edge_cases,
 )
 register(
     name="per-rank-probabilities", spec_id="per.rank-priority",
     summary="P(i) = p_i^alpha / sum p^alpha with p_i = 1 / rank(i), rank 1 = largest |delta|",
     signature="candidate(td_errors[N], alpha) -> probabilities[N]",
-    reference="rlspec.reference.prioritized_replay:rank_based_probabilities",
     judge=_judge_rank, make_generated=_rank_cases, make_edge_cases=_rank_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="per-importance-weights", spec_id="per.importance-weights",
     summary="w_j = (N P(j))^-beta / max_i (N P(i))^-beta, the max over the whole buffer",
     signature="candidate(priorities[N] > 0, indices[B] int64, alpha, beta) -> weights[B]",
-    reference="rlspec.reference.prioritized_replay:importance_weights",
     judge=_judge_weights, make_generated=_weight_cases, make_edge_cases=_weight_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="per-beta-schedule", spec_id="per.beta-schedule",
     summary="beta annealed linearly from beta_start at step 0 to 1 at step T - 1",
     signature="candidate(step >= 0, total_steps >= 1, beta_start) -> beta",
-    reference="rlspec.reference.prioritized_replay:linear_beta_schedule",
     judge=_judge_beta, make_generated=_beta_cases, make_edge_cases=_beta_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="sum-tree-sample", spec_id="per.sum-tree",
     summary="a sum tree's leaf for prefix sums u in [0, total) after updates; the sampling distribution must be exact",
     signature=("candidate(priorities[N], update_indices[K] int64, update_priorities[K], "
                "uniform_draws[M] in [0, total)) -> leaves[M]"),
-    reference="rlspec.reference.prioritized_replay:sum_tree_sample",
     judge=_judge_sum_tree, make_generated=_sum_tree_cases, make_edge_cases=_sum_tree_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="c51-projection", spec_id="c51.projection",
     summary="C51's projection of r + gamma z onto the fixed support (clipped, linear interpolation)",
     signature=("candidate(rewards[B], terminated[B], gamma, next_probabilities[B, K], v_min, v_max) "
                "-> projected[B, K]; support z_j = v_min + j (v_max - v_min) / (K - 1)"),
-    reference="rlspec.reference.distributional:categorical_projection",
     judge=_judge_c51, make_generated=_c51_cases, make_edge_cases=_c51_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="noisy-linear", spec_id="noisy.factorised-linear",
     summary="a NoisyNet linear layer with factorised Gaussian noise given as input",
     signature=("candidate(x[B, p], weight_mu[q, p], weight_sigma[q, p], bias_mu[q], bias_sigma[q], "
                "noise_in[p], noise_out[q]) -> y[B, q]"),
-    reference="rlspec.reference.noisy_networks:noisy_linear",
     judge=_judge_noisy, make_generated=_noisy_cases, make_edge_cases=_noisy_edge_cases,
-    make_toy_cases=lambda: [],
 )

@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import register
-from rlspec.checks.runner import CandidateFailure, Case, Mismatch, compare
+from rlspec.checks.core import CandidateFailure, Case, Mismatch, compare
 from rlspec.oracles import enumeration, epsilon_greedy, exact_rational, linear_program, occupancy
 from rlspec.oracles import policy_evaluation, policy_gradient
 from rlspec.oracles.policy_evaluation import NonTerminatingPolicyError
@@ -502,47 +502,38 @@ register(
     name="discounted-return", spec_id="mdp.return",
     summary="G_t = sum_k gamma^k r_{t+k} for every step of one finished episode",
     signature="candidate(rewards[T], gamma) -> returns[T]",
-    reference="rlspec.reference.returns:discounted_returns",
     judge=_judge_discounted_return, make_generated=_returns_cases,
     make_edge_cases=lambda: [
         Case("one step", {"rewards": np.array([3.0]), "gamma": 0.5}),
         Case("gamma = 0", {"rewards": np.array([1.0, 2.0, 3.0]), "gamma": 0.0}),
         Case("gamma = 1", {"rewards": np.array([1.0, 2.0, 3.0]), "gamma": 1.0}),
     ],
-    make_toy_cases=lambda: [],
 )
 register(
     name="bellman-expectation-v", spec_id="mdp.bellman-expectation-v",
     summary="one application of B^pi to a state-value vector",
     signature=f"candidate(transitions, rewards, gamma, policy[s, a], values[s]) -> values[s]; {MDP_ARGUMENTS}",
-    reference="rlspec.reference.bellman:bellman_expectation_backup_v",
     judge=_judge_backup_v, make_generated=lambda: _backup_cases(),
     make_edge_cases=lambda: _edge_backup_cases("values"),
-    make_toy_cases=lambda: [],
 )
 register(
     name="bellman-expectation-q", spec_id="mdp.bellman-expectation-q",
     summary="one application of B^pi to an action-value table",
     signature=f"candidate(transitions, rewards, gamma, policy[s, a], action_values[s, a]) -> action_values[s, a]; {MDP_ARGUMENTS}",
-    reference="rlspec.reference.bellman:bellman_expectation_backup_q",
     judge=_judge_backup_q, make_generated=lambda: _backup_cases(q_values=True),
     make_edge_cases=lambda: _edge_backup_cases("action_values", q_values=True),
-    make_toy_cases=lambda: [],
 )
 register(
     name="bellman-optimality-backup", spec_id="mdp.bellman-optimality-operator",
     summary="one application of the optimality operator B; also checks the contraction",
     signature=f"candidate(transitions, rewards, gamma, values[s]) -> values[s]; {MDP_ARGUMENTS}",
-    reference="rlspec.reference.bellman:bellman_optimality_backup",
     judge=_judge_optimality_backup, make_generated=lambda: _backup_cases(with_policy=False),
     make_edge_cases=lambda: _edge_backup_cases("values", with_policy=False),
-    make_toy_cases=lambda: [],
 )
 register(
     name="policy-evaluation", spec_id="dp.policy-evaluation",
     summary="V^pi of a stochastic policy",
     signature=f"candidate(transitions, rewards, gamma, policy[s, a]) -> values[s]; {MDP_ARGUMENTS}",
-    reference="rlspec.reference.dynamic_programming:iterative_policy_evaluation",
     judge=_judge_policy_evaluation, make_generated=lambda: _mdp_policy_cases(),
     make_edge_cases=_edge_policy_cases,
     make_toy_cases=lambda: _policy_cases(_toy_mdps()),
@@ -551,7 +542,6 @@ register(
     name="optimal-values", spec_id="dp.value-iteration",
     summary="V*, the optimal state values",
     signature=f"candidate(transitions, rewards, gamma) -> values[s]; {MDP_ARGUMENTS}",
-    reference="rlspec.reference.dynamic_programming:value_iteration",
     judge=_judge_optimal_values, make_generated=_optimal_cases,
     make_edge_cases=_edge_optimal_cases, make_toy_cases=_toy_optimal_cases,
 )
@@ -559,7 +549,6 @@ register(
     name="optimal-policy", spec_id="dp.policy-iteration",
     summary="an optimal policy (any one: ties are accepted)",
     signature=f"candidate(transitions, rewards, gamma) -> policy[s, a] or actions[s]; {MDP_ARGUMENTS}",
-    reference="rlspec.reference.dynamic_programming:policy_iteration",
     judge=_judge_optimal_policy, make_generated=_optimal_cases,
     make_edge_cases=_edge_optimal_cases, make_toy_cases=_toy_optimal_cases,
 )
@@ -567,7 +556,6 @@ register(
     name="policy-improvement", spec_id="dp.policy-improvement",
     summary="the greedy policy with respect to V; with V = V^pi it must dominate pi",
     signature=f"candidate(transitions, rewards, gamma, values[s]) -> policy[s, a] or actions[s]; {MDP_ARGUMENTS}",
-    reference="rlspec.reference.dynamic_programming:policy_improvement",
     judge=_judge_policy_improvement, make_generated=_improvement_cases,
     make_edge_cases=_edge_improvement_cases,
     make_toy_cases=lambda: _edge_improvement_cases(_toy_mdps()),
@@ -576,20 +564,17 @@ register(
     name="epsilon-greedy", spec_id="mdp.epsilon-greedy",
     summary="the epsilon-greedy policy of an action-value table",
     signature="candidate(action_values[s, a], epsilon) -> policy[s, a]",
-    reference="rlspec.reference.policies:epsilon_greedy",
     judge=_judge_epsilon_greedy, make_generated=_epsilon_greedy_cases,
     make_edge_cases=lambda: [
         Case("single action", {"action_values": np.array([[5.0]]), "epsilon": 0.3}),
         Case("tie", {"action_values": np.array([[1.0, 1.0, 0.0]]), "epsilon": 0.3}),
         Case("epsilon = 1", {"action_values": np.array([[0.0, 1.0]]), "epsilon": 1.0}),
     ],
-    make_toy_cases=lambda: [],
 )
 register(
     name="state-occupancy", spec_id="mdp.state-occupancy",
     summary="nu^pi, the (1 - gamma)-normalised discounted state visitation distribution",
     signature="candidate(transitions[s, a, s'], gamma < 1, policy[s, a], initial_distribution[s]) -> nu[s]",
-    reference="rlspec.reference.occupancy:state_occupancy_by_iteration",
     judge=_judge_state_occupancy, make_generated=_occupancy_cases,
     make_edge_cases=lambda: _occupancy_toy_cases(tiny=True),
     make_toy_cases=_occupancy_toy_cases,
@@ -598,7 +583,6 @@ register(
     name="state-action-occupancy", spec_id="mdp.state-action-occupancy",
     summary="rho^pi(s, a) = nu^pi(s) pi(a|s)",
     signature="candidate(transitions[s, a, s'], gamma < 1, policy[s, a], initial_distribution[s]) -> rho[s, a]",
-    reference="rlspec.reference.occupancy:state_action_occupancy",
     judge=_judge_state_action_occupancy, make_generated=_occupancy_cases,
     make_edge_cases=lambda: _occupancy_toy_cases(tiny=True),
     make_toy_cases=_occupancy_toy_cases,
@@ -607,16 +591,13 @@ register(
     name="policy-from-occupancy", spec_id="mdp.occupancy-theorem-2",
     summary="the policy that generates an occupancy measure (any distribution where unvisited)",
     signature="candidate(occupancy[s, a]) -> policy[s, a]",
-    reference="rlspec.reference.occupancy:policy_from_occupancy",
     judge=_judge_policy_from_occupancy, make_generated=_policy_from_occupancy_cases,
     make_edge_cases=_policy_from_occupancy_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="performance-difference", spec_id="pg.performance-difference",
     summary="J(pi_new) - J(pi_old)",
     signature="candidate(transitions, rewards, gamma < 1, initial_distribution[s], new_policy[s, a], old_policy[s, a]) -> float",
-    reference="rlspec.reference.policy_gradient:performance_difference_by_advantages",
     judge=_judge_performance_difference, make_generated=_performance_difference_cases,
     make_edge_cases=lambda: _performance_difference_toy_cases(tiny=True),
     make_toy_cases=_performance_difference_toy_cases,
@@ -625,7 +606,6 @@ register(
     name="softmax-policy-gradient", spec_id="pg.policy-gradient-theorem",
     summary="dJ/dtheta for the tabular softmax policy pi(a|s) = softmax(theta[s])_a",
     signature="candidate(transitions, rewards, gamma < 1, initial_distribution[s], theta[s, a]) -> gradient[s, a]",
-    reference="rlspec.reference.policy_gradient:policy_gradient_theorem",
     judge=_judge_policy_gradient, make_generated=_policy_gradient_cases,
     make_edge_cases=lambda: _pg_toy_cases(tiny=True),
     make_toy_cases=_pg_toy_cases,
@@ -634,7 +614,6 @@ register(
     name="importance-sampling", spec_id="pg.importance-sampling",
     summary="the ordinary importance-sampling estimate of E_p[f] from samples of q",
     signature="candidate(values[n], target_probabilities[n], behaviour_probabilities[n]) -> float",
-    reference="rlspec.reference.importance_sampling:importance_sampling_estimate",
     judge=_judge_importance_sampling, make_generated=_importance_sampling_cases,
     make_edge_cases=lambda: [
         Case("one sample", {"values": np.array([2.0]), "target_probabilities": np.array([0.5]),
@@ -642,5 +621,4 @@ register(
              {"values": np.array([2.0, 0.0]), "target": np.array([0.5, 0.5]),
               "behaviour": np.array([0.25, 0.75])}),
     ],
-    make_toy_cases=lambda: [],
 )

@@ -22,11 +22,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-import torch
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import register
-from rlspec.checks.runner import CandidateFailure, Case, Mismatch, as_answer, compare
+from rlspec.checks.core import CandidateFailure, Case, Mismatch, compare, exact_gradient, judge_loss
 from rlspec.oracles import gae as gae_oracle
 from rlspec.oracles import pg_actor_critic, pg_estimators, trajectories
 from rlspec.toy_mdps import strategies
@@ -263,42 +262,26 @@ def _off_policy_edge_cases() -> list[Case]:
 
 # ------------------------------------------------------------------ critic loss
 
+def _critic_loss_hint(expected, got) -> str:
+    a_ratio = float(got) / float(expected) if float(expected) else None
+    if a_ratio == 2.0:
+        return " (exactly twice: a mean squared error without the 1/2?)"
+    return ""
+
+
 def _judge_critic_td_loss(case, call, tolerance):
-    return _judge_critic_td_loss_in_torch(case, call, tolerance)
-
-
-def _judge_critic_td_loss_in_torch(case, call, tolerance):
     a = case.arguments
-    values = torch.tensor(a["values"], dtype=torch.float64, requires_grad=True)
-    next_values = torch.tensor(a["next_values"], dtype=torch.float64, requires_grad=True)
-    loss = call.raw({"values": values, "next_values": next_values,
-                     "rewards": torch.tensor(a["rewards"], dtype=torch.float64),
-                     "terminated": torch.tensor(a["terminated"], dtype=torch.float64),
-                     "gamma": a["gamma"]})
-    expected = np.array(float(pg_actor_critic.critic_td_loss_exact(**a)))
-    found = compare(expected, as_answer(loss, ()), tolerance)
-    if found is not None:
-        ratio = float(as_answer(loss, ())) / float(expected) if expected else None
-        hint = " (exactly twice: a mean squared error without the 1/2?)" if ratio == 2.0 else \
-               " (B times: a sum over the batch instead of the mean?)" if ratio == a["values"].size != 1 else ""
-        return Mismatch("the loss value " + found.message + hint, found.expected, found.got,
-                        found.tolerance)
-    if not (torch.is_tensor(loss) and loss.requires_grad):
-        raise CandidateFailure("type", "returned a loss that carries no gradient: build it from "
-                                       "`values` with torch operations, without detaching them", loss)
-    gradients = torch.autograd.grad(loss.reshape(()), [values, next_values], allow_unused=True)
-    got_values, got_next = (np.zeros(values.shape) if g is None else g.detach().numpy()
-                            for g in gradients)
-    exact_values, exact_next = pg_actor_critic.critic_semi_gradient_exact(**a)
-    found = compare(_to_float(exact_next), got_next, tolerance)
-    if found is not None:
-        return Mismatch("the loss sends gradient into next_values, the TD target: a TD loss "
-                        "holds the target constant (detach it) and takes the semi-gradient; "
-                        "d loss / d next_values " + found.message, found.expected, found.got,
-                        found.tolerance)
-    found = compare(_to_float(exact_values), got_values, tolerance)
-    return found and Mismatch("d loss / d values " + found.message, found.expected, found.got,
-                              found.tolerance)
+    got = call.loss(a, differentiate=("values",), frozen={
+        "next_values": "the TD target r + gamma V(s') is held constant (detach it): a TD loss "
+                       "takes the semi-gradient"})
+    expected = float(pg_actor_critic.critic_td_loss_exact(**a))
+    exact_values, _ = pg_actor_critic.critic_semi_gradient_exact(**a)
+    found = judge_loss(got, expected, {"values": exact_gradient(_to_float(exact_values))},
+                       tolerance, _critic_loss_hint)
+    if found and a["values"].size > 1 and expected and \
+            float(got.value) == a["values"].size * expected:
+        return found.with_hint(" (B times: a sum over the batch instead of the mean?)")
+    return found
 
 
 @st.composite
@@ -453,12 +436,15 @@ _DIAGNOSES = (
 def _segment_answer(case, call, shape) -> np.ndarray:
     """The candidate's answer; a pair (advantages, returns), which many implementations
     return, gets a report that says how to pass one of them."""
-    output = call.raw(case.arguments)
-    if isinstance(output, (tuple, list)) and len(output) == 2 and np.ndim(output[0]) == 1:
-        raise CandidateFailure("type", "returned a pair (advantages and returns?); this check "
-                                       "wants one array of length T: pass `lambda **a: f(**a)[0]` "
-                                       "(or [1] for rlspec check gae-returns)")
-    return as_answer(output, shape)
+    try:
+        return call(case.arguments, shape)
+    except CandidateFailure as failure:
+        if failure.kind == "type" and " of 2 items " in failure.message:
+            raise CandidateFailure("type", "returned a pair (advantages and returns?); this "
+                                           "check wants one array of length T: pass `lambda "
+                                           "**a: f(**a)[0]` (or [1] for rlspec check "
+                                           "gae-returns)") from None
+        raise
 
 
 def _judge_gae(case, call, tolerance):
@@ -493,64 +479,56 @@ register(
     name="trajectory-probability", spec_id="pg.trajectory-probability",
     summary="p(tau) = p(s_0) prod_t pi(a_t|s_t) p(s_{t+1}|s_t, a_t) for one trajectory",
     signature="candidate(initial_distribution[s], transitions[s, a, s'], policy[s, a], states[T+1], actions[T]) -> float",
-    reference="rlspec.reference.pg_estimators:trajectory_probability",
     judge=_judge_trajectory_probability, make_generated=_trajectory_probability_cases,
-    make_edge_cases=_trajectory_probability_edge_cases, make_toy_cases=lambda: [],
+    make_edge_cases=_trajectory_probability_edge_cases,
 )
 register(
     name="reinforce-gradient", spec_id="pg.reinforce",
     summary="one trajectory's REINFORCE estimate sum_t gamma^t (G_t - b(s_t)) grad log pi(a_t|s_t)",
     signature=f"candidate(theta, states, actions, rewards, gamma, baseline[s]) -> gradient[s, a]; {TRAJECTORY}",
-    reference="rlspec.reference.pg_estimators:reinforce_gradient",
     judge=_judge_reinforce, make_generated=lambda: _trajectory_cases(),
-    make_edge_cases=_reinforce_edge_cases, make_toy_cases=lambda: [],
+    make_edge_cases=_reinforce_edge_cases,
 )
 register(
     name="softmax-log-gradient", spec_id="pg.softmax-score-function",
     summary="grad_w log pi(a|s) for pi = softmax(phi(s, .) w)",
     signature="candidate(features[a, d], weights[d], action int) -> gradient[d]",
-    reference="rlspec.reference.pg_estimators:softmax_log_gradient",
     judge=_judge_softmax_log_gradient, make_generated=_linear_softmax_cases,
-    make_edge_cases=_softmax_edge_cases, make_toy_cases=lambda: [],
+    make_edge_cases=_softmax_edge_cases,
 )
 register(
     name="optimal-baseline", spec_id="pg.variance-minimising-baseline",
     summary="b_j = E[g_j^2 R] / E[g_j^2], the constant baseline of least variance",
     signature="candidate(scores[n, d], returns[n], probabilities[n]) -> baseline[d]; outcome i has probability p_i, score g_i, return R_i",
-    reference="rlspec.reference.pg_estimators:variance_minimising_baseline",
     judge=_judge_optimal_baseline, make_generated=_optimal_baseline_cases,
-    make_edge_cases=_optimal_baseline_edge_cases, make_toy_cases=lambda: [],
+    make_edge_cases=_optimal_baseline_edge_cases,
 )
 register(
     name="off-policy-reinforce-gradient", spec_id="pg.off-policy-gradient",
     summary="the per-decision importance-sampling estimate of grad J(pi_theta) from a behaviour trajectory",
     signature=f"candidate(theta, states, actions, rewards, behaviour_probabilities[T], gamma) -> gradient[s, a]; {TRAJECTORY}",
-    reference="rlspec.reference.pg_estimators:off_policy_reinforce_gradient",
     judge=_judge_off_policy, make_generated=lambda: _trajectory_cases(off_policy=True),
-    make_edge_cases=_off_policy_edge_cases, make_toy_cases=lambda: [],
+    make_edge_cases=_off_policy_edge_cases,
 )
 register(
     name="critic-td-loss", spec_id="ac.critic-td-loss",
     summary="mean 1/2 (r + gamma (1 - d) V(s') - V(s))^2 with the target held constant",
     signature="candidate(values[B], next_values[B], rewards[B], terminated[B], gamma) -> loss; torch float64 "
               "tensors in (values and next_values require grad), a scalar tensor out",
-    reference="rlspec.reference.actor_critic:critic_td_loss",
     judge=_judge_critic_td_loss, make_generated=_critic_cases,
-    make_edge_cases=_critic_edge_cases, make_toy_cases=lambda: [],
+    make_edge_cases=_critic_edge_cases,
 )
 register(
     name="n-step-advantage", spec_id="ac.n-step-advantage",
     summary="A3C: R = 0 or V(s_T), then R = r_i + gamma R and A_i = R - V(s_i) backwards",
     signature="candidate(rewards[T], values[T], bootstrap_value float, terminal bool, gamma) -> advantages[T]",
-    reference="rlspec.reference.actor_critic:n_step_advantages",
     judge=_judge_n_step, make_generated=_n_step_cases,
-    make_edge_cases=_n_step_edge_cases, make_toy_cases=lambda: [],
+    make_edge_cases=_n_step_edge_cases,
 )
 register(
     name="gae", spec_id="gae.advantage",
     summary="GAE advantages with termination, truncation and several episodes per segment",
     signature=f"candidate(rewards, values, next_values, terminated, truncated, gamma, lam) -> advantages[T]; {SEGMENT}",
-    reference="rlspec.reference.gae:generalized_advantage_estimation",
     judge=_judge_gae, make_generated=lambda: _segments(),
     make_edge_cases=_gae_edge_cases, make_toy_cases=_gae_toy_cases,
 )
@@ -558,7 +536,6 @@ register(
     name="gae-no-truncation", spec_id="gae.advantage",
     summary="GAE on segments without truncated steps, for conventions with one done flag",
     signature=f"candidate(rewards, values, next_values, terminated, truncated, gamma, lam) -> advantages[T]; {SEGMENT}; truncated is all False",
-    reference="rlspec.reference.gae:generalized_advantage_estimation",
     judge=_judge_gae, make_generated=lambda: _segments(truncation=False),
     make_edge_cases=lambda: _gae_edge_cases(truncation=False),
     make_toy_cases=lambda: _gae_toy_cases(truncation=False),
@@ -567,7 +544,6 @@ register(
     name="gae-returns", spec_id="gae.lambda-return",
     summary="the lambda-returns (critic targets) advantages + values",
     signature=f"candidate(rewards, values, next_values, terminated, truncated, gamma, lam) -> returns[T]; {SEGMENT}",
-    reference="rlspec.reference.gae:lambda_returns",
     judge=_judge_gae_returns, make_generated=lambda: _segments(),
     make_edge_cases=_gae_edge_cases, make_toy_cases=_gae_toy_cases,
 )

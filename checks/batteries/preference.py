@@ -21,11 +21,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import register
-from rlspec.checks.runner import CandidateFailure, Case, Mismatch, as_answer, compare
+from rlspec.checks.core import Case, Mismatch, compare, exact_gradient, judge_loss
 from rlspec.oracles import language_model as lm_oracle
 from rlspec.oracles import preference as oracle
 from rlspec.toy_mdps import language_model as toy
@@ -41,58 +40,13 @@ def _quarters(low: int, high: int):
     return st.integers(4 * low, 4 * high).map(lambda k: k / 4.0)
 
 
-def _call_differentiable(case: Case, call, differentiable: tuple[str, ...], shape):
-    """Call the candidate on fresh torch leaves; return (raw output, value, leaves)."""
-    leaves, arguments = {}, {}
-    for name, value in case.arguments.items():
-        if isinstance(value, np.ndarray):
-            tensor = torch.tensor(value, dtype=torch.float64, requires_grad=name in differentiable)
-            arguments[name] = tensor
-            if name in differentiable:
-                leaves[name] = tensor
-        else:
-            arguments[name] = value
-    raw = call.raw(arguments)
-    value = as_answer(raw, shape)
-    return raw, value, leaves
-
-
-def _gradients(raw, leaves: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    """d sum(output) / d leaf for each leaf (zeros where the output does not use it)."""
-    if not isinstance(raw, torch.Tensor) or not raw.requires_grad:
-        raise CandidateFailure(
-            "type", f"returned {type(raw).__name__} without an autograd graph, so its gradient "
-                    f"with respect to {', '.join(leaves)} cannot be judged (return the torch "
-                    f"tensor itself, not .item() or a numpy copy, and do not detach it)")
-    names = list(leaves)
-    try:
-        grads = torch.autograd.grad(raw.sum(), [leaves[name] for name in names],
-                                    allow_unused=True)
-    except RuntimeError as error:
-        raise CandidateFailure("raised", f"its output could not be differentiated: {error}") \
-            from None
-    return {name: (np.zeros(leaves[name].shape) if grad is None else grad.detach().numpy())
-            for name, grad in zip(names, grads)}
-
-
 def _judge_value_and_gradient(case, call, tolerance, differentiable, expected_value,
-                              expected_gradients, shape=()):
-    raw, value, leaves = _call_differentiable(case, call, differentiable, shape)
-    found = compare(expected_value, value, tolerance)
-    if found:
-        return Mismatch("value " + found.message, found.expected, found.got, found.tolerance)
-    got = _gradients(raw, leaves)
-    for name in differentiable:
-        expected = np.asarray(expected_gradients[name], dtype=np.float64)
-        keep = ~np.isnan(expected)   # NaN marks a kink: any subgradient is accepted
-        found = compare(np.where(keep, expected, 0.0), np.where(keep, got[name], 0.0), tolerance)
-        if found:
-            return Mismatch(f"gradient with respect to {name} " + found.message,
-                            found.expected, found.got, found.tolerance)
-        if not np.all(np.isfinite(got[name])):
-            return Mismatch(f"gradient with respect to {name} is NaN or infinite",
-                            expected, got[name])
-    return None
+                              expected_gradients, shape=(), frozen=()):
+    """Judge a loss whose gradient is smooth (NaN in ``expected_gradients`` marks a kink,
+    where any subgradient is accepted)."""
+    got = call.loss(case.arguments, differentiate=differentiable, frozen=frozen, shape=shape)
+    bounds = {name: exact_gradient(expected_gradients[name]) for name in differentiable}
+    return judge_loss(got, expected_value, bounds, tolerance)
 
 
 # --------------------------------------------------------------------------- reward model
@@ -222,7 +176,8 @@ def _judge_pairwise(variant):
             label_smoothing=a.get("label_smoothing", 0.0))
         return _judge_value_and_gradient(
             case, call, tolerance, POLICY, value,
-            {"policy_chosen_logps": grad_chosen, "policy_rejected_logps": grad_rejected})
+            {"policy_chosen_logps": grad_chosen, "policy_rejected_logps": grad_rejected},
+            frozen=("reference_chosen_logps", "reference_rejected_logps"))
     return judge
 
 
@@ -278,7 +233,8 @@ def _judge_estimator(estimator):
         values, slopes = oracle.kl_estimates_and_slopes(a["log_probs"], a["reference_log_probs"],
                                                         estimator)
         return _judge_value_and_gradient(case, call, tolerance, ("log_probs",), values,
-                                         {"log_probs": slopes}, shape=values.shape)
+                                         {"log_probs": slopes}, shape=values.shape,
+                                         frozen=("reference_log_probs",))
     return judge
 
 
@@ -405,9 +361,8 @@ register(
     summary="the Bradley-Terry reward-model loss mean -log sigmoid(r_w - r_l), value and gradient",
     signature="candidate(chosen_rewards[N], rejected_rewards[N]) -> loss; torch float64 tensors "
               "in (both require grad); return a differentiable torch scalar, the mean over pairs",
-    reference="rlspec.reference.reward_model:bradley_terry_loss",
     judge=_judge_reward_model_loss, make_generated=_reward_pair_cases,
-    make_edge_cases=_reward_pair_edges, make_toy_cases=lambda: [],
+    make_edge_cases=_reward_pair_edges,
 )
 register(
     name="reward-model-fit", spec_id="rm.population-minimiser",
@@ -416,65 +371,52 @@ register(
     signature="candidate(pair_weights[prompt, i, j]) -> rewards[prompt, response]; "
               "pair_weights[x, i, j] = probability of the datum (x, y_w = i, y_l = j); judged "
               "up to a constant per prompt",
-    reference="rlspec.reference.reward_model:fit_tabular_reward",
     judge=_judge_reward_model_fit, make_generated=_reward_fit_cases,
-    make_edge_cases=_reward_fit_edges, make_toy_cases=lambda: [],
+    make_edge_cases=_reward_fit_edges,
 )
 register(
     name="kl-regularised-optimum", spec_id="dpo.kl-regularised-optimum",
     summary="pi*(y|x) = pi_ref(y|x) exp(r(x, y) / beta) / Z(x) over whole responses",
     signature="candidate(reference_log_probs[prompt, response], rewards[prompt, response], beta) "
               "-> probabilities[prompt, response]",
-    reference="rlspec.reference.dpo:kl_regularised_optimal_policy",
     judge=_judge_optimum, make_generated=_optimum_cases, make_edge_cases=_optimum_edges,
-    make_toy_cases=lambda: [],
 )
 register(
     name="dpo-loss", spec_id="dpo.loss",
     summary="the DPO loss mean -log sigmoid(beta h), value and gradient",
     signature=_PAIR_SIGNATURE.format(extra=""),
-    reference="rlspec.reference.dpo:dpo_loss",
     judge=_judge_pairwise("dpo"), make_generated=_pair_cases, make_edge_cases=_pair_edges,
-    make_toy_cases=lambda: [],
 )
 register(
     name="ipo-loss", spec_id="dpo.ipo",
     summary="the IPO loss mean (h - 1/(2 beta))^2 (Azar et al. 2023, Eq. 17, tau = beta)",
     signature=_PAIR_SIGNATURE.format(extra=""),
-    reference="rlspec.reference.dpo:ipo_loss",
     judge=_judge_pairwise("ipo"), make_generated=_pair_cases, make_edge_cases=_pair_edges,
-    make_toy_cases=lambda: [],
 )
 register(
     name="hinge-dpo-loss", spec_id="dpo.hinge",
     summary="the hinge loss mean max(0, 1 - beta h) (SLiC-HF); any subgradient at the kink",
     signature=_PAIR_SIGNATURE.format(extra=""),
-    reference="rlspec.reference.dpo:hinge_dpo_loss",
     judge=_judge_pairwise("hinge"), make_generated=_pair_cases, make_edge_cases=_pair_edges,
-    make_toy_cases=lambda: [],
 )
 register(
     name="conservative-dpo-loss", spec_id="dpo.label-smoothing",
     summary="conservative DPO: mean -(1 - eps) log sigmoid(beta h) - eps log sigmoid(-beta h)",
     signature=_PAIR_SIGNATURE.format(extra=", label_smoothing"),
-    reference="rlspec.reference.dpo:conservative_dpo_loss",
     judge=_judge_pairwise("dpo"), make_generated=lambda: _pair_cases(label_smoothing=True),
     make_edge_cases=lambda: [*_pair_edges(label_smoothing=0.1),
                              _pair_case("eps = 1/2: no preference", [-1.0], [-3.0], [-2.0],
                                         [-2.0], 0.5, label_smoothing=0.5)],
-    make_toy_cases=lambda: [],
 )
 register(
     name="dpo-implicit-reward", spec_id="dpo.implicit-reward",
     summary="r_hat(x, y) = beta log(pi(y|x) / pi_ref(y|x)), the same formula for y_w and y_l",
     signature="candidate(policy_log_probs[N], reference_log_probs[N], beta) -> rewards[N]",
-    reference="rlspec.reference.dpo:implicit_reward",
     judge=_judge_implicit_reward, make_generated=_implicit_reward_cases,
     make_edge_cases=lambda: [Case("pi = 1/2, pi_ref = 1/4, beta = 1/2",
                                   {"policy_log_probs": _vector([math.log(0.5), -1.0]),
                                    "reference_log_probs": _vector([math.log(0.25), -3.0]),
                                    "beta": 0.5})],
-    make_toy_cases=lambda: [],
 )
 _ESTIMATOR_SIGNATURE = ("candidate(log_probs[N], reference_log_probs[N]) -> estimates[N]; "
                         "x ~ pi, log_probs = log pi(x) (requires grad), reference_log_probs = "
@@ -486,17 +428,15 @@ for _name, _id, _formula in (("kl-k1", "kl.k1", "k1 = -log r = log pi - log pi_r
     register(
         name=_name, spec_id=_id, summary=f"the per-sample KL estimator {_formula}, value and gradient",
         signature=_ESTIMATOR_SIGNATURE,
-        reference=f"rlspec.reference.kl_estimators:kl_estimator_{_name[-2:]}",
         judge=_judge_estimator(_name[-2:]), make_generated=_estimator_cases,
-        make_edge_cases=_estimator_edges, make_toy_cases=lambda: [],
+        make_edge_cases=_estimator_edges,
     )
 register(
     name="kl-divergence", spec_id="kl.estimator-bias",
     summary="KL(pi || pi_ref) of two categoricals, exactly (what k1 and k3 estimate)",
     signature="candidate(log_probs[K], reference_log_probs[K]) -> KL(pi || pi_ref)",
-    reference="rlspec.reference.kl_estimators:kl_divergence",
     judge=_judge_kl_divergence, make_generated=_kl_divergence_cases,
-    make_edge_cases=_kl_divergence_edges, make_toy_cases=lambda: [],
+    make_edge_cases=_kl_divergence_edges,
 )
 register(
     name="kl-estimator-loss-gradient", spec_id="kl.estimator-loss-gradient",
@@ -504,9 +444,8 @@ register(
             "grad KL(ref||pi) for k1, k2, k3",
     signature="candidate(logits[K], reference_logits[K], estimator in {'k1','k2','k3'}) "
               "-> gradient[K]",
-    reference="rlspec.reference.kl_estimators:estimator_loss_gradient",
     judge=_judge_loss_gradient, make_generated=_loss_gradient_cases,
-    make_edge_cases=_loss_gradient_edges, make_toy_cases=lambda: [],
+    make_edge_cases=_loss_gradient_edges,
 )
 register(
     name="sequence-log-probs", spec_id="lm.sequence-log-prob",
@@ -514,7 +453,6 @@ register(
     signature="candidate(logits[N, L, V], tokens[N, L], mask[N, L]) -> log_probs[N]; logits[n, t] "
               "is the distribution tokens[n, t] was drawn from (already aligned, no shift); "
               "mask is 1 on response tokens including EOS, 0 on padding (pad id = EOS = 0)",
-    reference="rlspec.reference.dpo:sequence_log_probs",
     judge=_judge_sequence_log_probs, make_generated=_sequence_cases,
-    make_edge_cases=_sequence_edges, make_toy_cases=lambda: [],
+    make_edge_cases=_sequence_edges,
 )

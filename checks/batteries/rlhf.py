@@ -19,11 +19,10 @@ Every judge calls ``rlspec.oracles`` only.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import register
-from rlspec.checks.runner import CandidateFailure, Case, Mismatch, as_answer, compare
+from rlspec.checks.core import Case, Mismatch, compare, judge_loss
 from rlspec.oracles import grpo as grpo_oracle
 from rlspec.oracles import rlhf as rlhf_oracle
 
@@ -71,64 +70,12 @@ ADVANTAGES = (1.0, -1.0, 0.5, -2.0, 3.0, 0.0)
 
 # --------------------------------------------------------------------------- loss judging
 
-def _as_torch(arguments: dict, differentiate: str) -> tuple[dict, torch.Tensor]:
-    tensors = {}
-    for name, value in arguments.items():
-        if isinstance(value, np.ndarray):
-            dtype = torch.int64 if np.issubdtype(value.dtype, np.integer) else torch.float64
-            tensors[name] = torch.tensor(value, dtype=dtype, requires_grad=name == differentiate)
-        else:
-            tensors[name] = value
-    return tensors, tensors[differentiate]
-
-
-def _call_loss(call, arguments: dict, differentiate: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """The candidate's loss value and its gradient with respect to ``differentiate`` (None
-    when the output carries no autograd graph)."""
-    tensors, leaf = _as_torch(arguments, differentiate)
-    output = call.raw(tensors)
-    value = as_answer(output, ())
-    if not (isinstance(output, torch.Tensor) and output.requires_grad):
-        return value, None
-    try:
-        (gradient,) = torch.autograd.grad(output.reshape(()), leaf, allow_unused=True)
-    except RuntimeError as error:
-        raise CandidateFailure("raised", f"its output could not be differentiated: {error}") from None
-    if gradient is None:
-        return value, np.zeros(leaf.shape)
-    gradient = gradient.detach().cpu().numpy().astype(np.float64)
-    if not np.all(np.isfinite(gradient)):
-        raise CandidateFailure("nan", f"the gradient with respect to {differentiate} holds NaN "
-                                      f"or infinity", gradient)
-    return value, gradient
-
-
 def _judge_loss(oracle, differentiate: str):
     def judge(case: Case, call, tolerance: float):
         expected = oracle(**case.arguments)
-        value, gradient = _call_loss(call, case.arguments, differentiate)
-        found = compare(expected.value, value, tolerance)
-        if found:
-            return Mismatch("the loss value " + found.message, expected.value, value, found.tolerance)
-        low, high = expected.gradient_low, expected.gradient_high
-        slack = tolerance * max(1.0, float(np.max(np.abs(np.concatenate([low.ravel(), high.ravel()])),
-                                                  initial=0.0)))
-        if gradient is None:
-            if np.all((low <= slack) & (high >= -slack)):
-                return None  # the true gradient is 0 here: nothing to differentiate
-            return Mismatch(
-                f"the loss cannot be differentiated with respect to {differentiate}: it came "
-                f"back without an autograd graph (return a torch tensor computed from the "
-                f"{differentiate} tensor you were given)", expected.gradient, None)
-        outside = (gradient < low - slack) | (gradient > high + slack)
-        if not outside.any():
-            return None
-        where = tuple(int(i) for i in np.argwhere(outside)[0])
-        return Mismatch(f"the gradient with respect to {differentiate} is wrong at index {where}: "
-                        f"{gradient[where]:.6g}, but should be "
-                        + (f"{low[where]:.6g}" if low[where] == high[where]
-                           else f"in [{low[where]:.6g}, {high[where]:.6g}] (a kink)"),
-                        expected.gradient, gradient, slack)
+        got = call.loss(case.arguments, differentiate=(differentiate,))
+        bounds = {differentiate: (expected.gradient_low, expected.gradient_high)}
+        return judge_loss(got, expected.value, bounds, tolerance)
     return judge
 
 
@@ -475,151 +422,128 @@ register(
     name="token-log-probs", spec_id="rlhf.token-log-probs",
     summary="log pi(x[t+1] | x[..t]) for every position of a token row (the one-step shift)",
     signature="candidate(logits[B, L, V], input_ids[B, L] int) -> log_probs[B, L - 1]",
-    reference="rlspec.reference.rlhf_ppo:token_log_probs",
     judge=_judge_array(rlhf_oracle.token_log_probs_exact, _same_shape),
     make_generated=_log_prob_cases, make_edge_cases=_log_prob_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="kl-penalised-rewards", spec_id="rlhf.token-rewards",
     summary="-beta (log pi - log pi_ref) on response tokens + clip(score) at the last one",
     signature=f"candidate(log_probs[B, T], ref_log_probs[B, T], reward_score[B], action_mask[B, T], "
               f"kl_coef, clip_reward_value) -> rewards[B, T]; {_MASK}",
-    reference="rlspec.reference.rlhf_ppo:kl_penalised_rewards",
     judge=_judge_array(rlhf_oracle.kl_penalised_rewards_exact, _same_shape),
-    make_generated=_reward_cases, make_edge_cases=_reward_edge_cases, make_toy_cases=lambda: [],
+    make_generated=_reward_cases, make_edge_cases=_reward_edge_cases,
 )
 register(
     name="masked-gae", spec_id="rlhf.masked-gae",
     summary="GAE over each row's response tokens; V = 0 after the last one; 0 off the response",
     signature=f"candidate(rewards[B, T], values[B, T], action_mask[B, T], gamma, lam) -> "
               f"advantages[B, T]; {_MASK}",
-    reference="rlspec.reference.rlhf_ppo:masked_gae",
     judge=_judge_array(rlhf_oracle.masked_gae_exact, _same_shape),
-    make_generated=_gae_cases, make_edge_cases=_gae_edge_cases, make_toy_cases=lambda: [],
+    make_generated=_gae_cases, make_edge_cases=_gae_edge_cases,
 )
 register(
     name="actor-clip-loss", spec_id="rlhf.actor-loss",
     summary="PPO clipped actor loss, masked mean over response tokens",
     signature=f"candidate(log_probs[B, T], old_log_probs[B, T], advantages[B, T], action_mask[B, T], "
               f"clip_range) -> loss; {_TORCH} (d/d log_probs)",
-    reference="rlspec.reference.rlhf_ppo:actor_clip_loss",
     judge=_judge_loss(rlhf_oracle.actor_loss_exact, "log_probs"),
-    make_generated=_actor_cases, make_edge_cases=_actor_edge_cases, make_toy_cases=lambda: [],
+    make_generated=_actor_cases, make_edge_cases=_actor_edge_cases,
 )
 register(
     name="critic-clip-loss", spec_id="rlhf.critic-loss",
     summary="0.5 * masked mean of max((V - G)^2, (clip(V, V_old +- c) - G)^2)",
     signature=f"candidate(values[B, T], old_values[B, T], returns[B, T], action_mask[B, T], "
               f"clip_range_value) -> loss; {_TORCH} (d/d values)",
-    reference="rlspec.reference.rlhf_ppo:critic_clip_loss",
     judge=_judge_loss(rlhf_oracle.critic_loss_exact, "values"),
-    make_generated=_critic_cases, make_edge_cases=_critic_edge_cases, make_toy_cases=lambda: [],
+    make_generated=_critic_cases, make_edge_cases=_critic_edge_cases,
 )
 register(
     name="group-advantages", spec_id="grpo.group-advantages",
     summary="(r - group mean) / (group sample std + epsilon); 0 for a group of equal rewards",
     signature="candidate(rewards[n_groups, G], epsilon) -> advantages[n_groups, G]",
-    reference="rlspec.reference.grpo:group_advantages",
     judge=_judge_array(grpo_oracle.group_advantages_exact, _same_shape),
     make_generated=_group_reward_cases, make_edge_cases=_group_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="dr-grpo-advantages", spec_id="grpo.dr-grpo-advantages",
     summary="r - group mean (no division by the std)",
     signature="candidate(rewards[n_groups, G]) -> advantages[n_groups, G]",
-    reference="rlspec.reference.grpo:dr_grpo_advantages",
     judge=_judge_array(grpo_oracle.dr_grpo_advantages_exact, _same_shape),
     make_generated=lambda: _group_reward_cases(with_epsilon=False),
-    make_edge_cases=lambda: _group_edge_cases(with_epsilon=False), make_toy_cases=lambda: [],
+    make_edge_cases=lambda: _group_edge_cases(with_epsilon=False),
 )
 register(
     name="grpo-loss", spec_id="grpo.objective",
     summary="-(1/B) sum_i (1/|o_i|) sum_t [min(rho A, clip(rho) A) - beta k3]",
     signature=f"candidate(log_probs[B, T], old_log_probs[B, T], ref_log_probs[B, T], advantages[B], "
               f"response_mask[B, T], clip_epsilon, beta) -> loss; {_TORCH} (d/d log_probs)",
-    reference="rlspec.reference.grpo:grpo_loss",
     judge=_judge_loss(grpo_oracle.grpo_loss_exact, "log_probs"),
     make_generated=lambda: _policy_loss_cases(reference=True, decoupled=False),
     make_edge_cases=lambda: _policy_loss_edge_cases(reference=True, decoupled=False),
-    make_toy_cases=lambda: [],
 )
 register(
     name="dr-grpo-loss", spec_id="grpo.dr-grpo-loss",
     summary="-(1/B) sum_i (1/C) sum_t min(rho A, clip(rho) A), C = max_length",
     signature=f"candidate(log_probs[B, T], old_log_probs[B, T], advantages[B], response_mask[B, T], "
               f"clip_epsilon, max_length) -> loss; {_TORCH} (d/d log_probs)",
-    reference="rlspec.reference.grpo:dr_grpo_loss",
     judge=_judge_loss(grpo_oracle.dr_grpo_loss_exact, "log_probs"),
     make_generated=lambda: _policy_loss_cases(decoupled=False, constant=True),
     make_edge_cases=lambda: _policy_loss_edge_cases(decoupled=False, constant=True),
-    make_toy_cases=lambda: [],
 )
 register(
     name="dapo-loss", spec_id="dapo.token-level-loss",
     summary="-(1/sum|o_i|) sum_{i,t} min(rho A, clip(rho, 1 - eps_low, 1 + eps_high) A)",
     signature=f"candidate({_POLICY}, epsilon_low, epsilon_high) -> loss; {_TORCH} (d/d log_probs)",
-    reference="rlspec.reference.grpo:dapo_token_loss",
     judge=_judge_loss(grpo_oracle.dapo_loss_exact, "log_probs"),
     make_generated=_policy_loss_cases, make_edge_cases=_policy_loss_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="dapo-overlong-penalty", spec_id="dapo.overlong-reward-shaping",
     summary="0 up to L_max - L_cache, then linear down to -1 at L_max, -1 beyond",
     signature="candidate(lengths[n], max_length, cache_length) -> penalty[n]",
-    reference="rlspec.reference.grpo:overlong_penalty",
     judge=_judge_array(grpo_oracle.overlong_penalty_exact, _same_shape),
-    make_generated=_overlong_cases, make_edge_cases=_overlong_edge_cases, make_toy_cases=lambda: [],
+    make_generated=_overlong_cases, make_edge_cases=_overlong_edge_cases,
 )
 register(
     name="dapo-dynamic-sampling", spec_id="dapo.dynamic-sampling",
     summary="keep a group iff some but not all of its responses are correct",
     signature="candidate(accuracies[n_groups, G] of 0/1) -> keep[n_groups] (bool or 0/1)",
-    reference="rlspec.reference.grpo:dynamic_sampling_filter",
     judge=_judge_filter, make_generated=_accuracy_cases, make_edge_cases=_accuracy_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="gspo-loss", spec_id="gspo.sequence-ratio",
     summary="-(1/B) sum_i min(s_i A_i, clip(s_i) A_i), s_i = exp(mean_t log-ratio)",
     signature=f"candidate({_POLICY}, epsilon_low, epsilon_high) -> loss; {_TORCH} (d/d log_probs)",
-    reference="rlspec.reference.grpo:gspo_loss",
     judge=_judge_loss(grpo_oracle.gspo_loss_exact, "log_probs"),
     make_generated=_policy_loss_cases, make_edge_cases=_policy_loss_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="gspo-token-loss", spec_id="gspo.token",
     summary="GSPO-token: value of s_i, gradient through each token's own log-prob only",
     signature=f"candidate(log_probs[B, T], old_log_probs[B, T], advantages[B, T], response_mask[B, T], "
               f"epsilon_low, epsilon_high) -> loss; {_TORCH} (d/d log_probs)",
-    reference="rlspec.reference.grpo:gspo_token_loss",
     judge=_judge_loss(grpo_oracle.gspo_token_loss_exact, "log_probs"),
     make_generated=lambda: _policy_loss_cases(per_token_advantages=True),
     make_edge_cases=lambda: _policy_loss_edge_cases(per_token_advantages=True),
-    make_toy_cases=lambda: [],
 )
 register(
     name="dcpo-clip-bounds", spec_id="dcpo.dynamic-clipping",
     summary="DCPO's ratio bounds from the old token probability q (authors' code)",
     signature="candidate(old_log_probs[n], epsilon_low, epsilon_high, max_ratio) -> bounds[2, n] "
               "(row 0 lower, row 1 upper)",
-    reference="rlspec.reference.grpo:dcpo_clip_bounds",
     judge=_judge_array(grpo_oracle.dcpo_bounds_by_roots, _same_shape),
-    make_generated=_dcpo_cases, make_edge_cases=_dcpo_edge_cases, make_toy_cases=lambda: [],
+    make_generated=_dcpo_cases, make_edge_cases=_dcpo_edge_cases,
 )
 
 _AGG = "candidate(per_token_loss[B, T], mask[B, T]{extra}) -> loss; " + _TORCH + \
     " (d/d per_token_loss = each token's weight)"
-for _mode, _spec, _function, _summary in [
-    ("token-mean", "agg.token-mean", "token_mean", "sum of m l over all tokens / number of tokens"),
-    ("seq-mean-token-mean", "agg.seq-mean-token-mean", "seq_mean_token_mean",
+for _mode, _spec, _summary in [
+    ("token-mean", "agg.token-mean", "sum of m l over all tokens / number of tokens"),
+    ("seq-mean-token-mean", "agg.seq-mean-token-mean",
      "mean over responses of each response's token mean"),
-    ("seq-mean-token-sum", "agg.seq-mean-token-sum", "seq_mean_token_sum",
+    ("seq-mean-token-sum", "agg.seq-mean-token-sum",
      "mean over responses of each response's token sum"),
-    ("seq-mean-token-sum-norm", "agg.seq-mean-token-sum-norm", "seq_mean_token_sum_norm",
+    ("seq-mean-token-sum-norm", "agg.seq-mean-token-sum-norm",
      "mean over responses of each response's token sum / a constant C (Dr. GRPO)"),
 ]:
     _norm = _mode == "seq-mean-token-sum-norm"
@@ -627,9 +551,7 @@ for _mode, _spec, _function, _summary in [
     register(
         name=_mode, spec_id=_spec, summary=_summary,
         signature=_AGG.format(extra=", normaliser" if _norm else ""),
-        reference=f"rlspec.reference.loss_aggregation:{_function}",
         judge=_judge_loss(_aggregate(_mode), "per_token_loss"),
         make_generated=(lambda norm=_norm, rows=_rows: _aggregation_cases(norm, rows)),
         make_edge_cases=(lambda norm=_norm, rows=_rows: _aggregation_edge_cases(norm, not rows)),
-        make_toy_cases=lambda: [],
     )

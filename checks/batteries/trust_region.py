@@ -3,16 +3,10 @@
 Each judge calls only ``rlspec.oracles`` (never ``rlspec.reference``).
 
 Losses (the ``ppo-*`` checks and ``categorical-entropy``) are judged on their value *and*
-their gradient.  The judge builds fresh float64 torch leaf tensors for every call, calls
-the candidate, and differentiates what it returned with ``torch.autograd.grad``.  So:
-
-- a candidate receives torch tensors (``actions`` as int64) and should return a torch
-  tensor that still carries its graph; a loss whose graph was cut (``log_prob.detach()``)
-  gets a report saying so;
-- a candidate that returns a plain number (numpy, float) is judged on its value, and its
-  gradient is measured by central differences of the candidate itself;
-- where the loss has a kink (a ratio exactly on 1 +- eps), any value between the two
-  one-sided derivatives is accepted.
+their gradient by the rules of :mod:`rlspec.checks.core`: the candidate receives torch
+tensors (``actions`` as int64) and returns a torch tensor that carries its graph; where the
+loss has a kink (a ratio exactly on 1 +- eps), any value between the two one-sided
+derivatives is accepted.
 
 Generated inputs are exact binary fractions (multiples of 1/8 and 1/4), so the rational
 oracles see exactly the numbers the candidate sees, and generated ratios keep clear of the
@@ -25,22 +19,16 @@ import math
 from fractions import Fraction
 
 import numpy as np
-import torch
 from hypothesis import assume
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import register
-from rlspec.checks.runner import CandidateFailure, Case, Mismatch, as_answer, compare
+from rlspec.checks.core import Case, Mismatch, compare, exact_gradient, judge_loss
 from rlspec.oracles import ppo as ppo_oracle
 from rlspec.oracles import trpo as trpo_oracle
 from rlspec.oracles.policy_evaluation import expected_return
 from rlspec.toy_mdps import strategies
 from rlspec.toy_mdps.mdp import TabularMDP
-
-#: Central-difference step for candidates that return plain numbers: h = eps^(1/3) balances
-#: truncation (h^2 |f'''| / 6) and rounding (eps |f| / h), leaving an error of order
-#: eps^(2/3) ~ 4e-11 times the scale of the loss, far inside the 1e-6 relative tolerance.
-FINITE_DIFFERENCE_STEP = float(np.finfo(np.float64).eps) ** (1.0 / 3.0)
 
 #: The clip epsilons of generated PPO cases (0.2 first: hypothesis shrinks to it).
 CLIP_EPSILONS = (0.2, 0.1, 0.3)
@@ -49,101 +37,15 @@ CLIP_EPSILONS = (0.2, 0.1, 0.3)
 EXACT_LIMIT = 12
 
 
-# ===================================================================== gradient plumbing
-
-def _to_torch(arguments: dict, differentiable: tuple[str, ...]) -> dict:
-    """Fresh tensors for one call: float arrays become float64 tensors (leaves with
-    requires_grad for the names in ``differentiable``), integer arrays int64 tensors."""
-    out = {}
-    for name, value in arguments.items():
-        if isinstance(value, np.ndarray):
-            if np.issubdtype(value.dtype, np.integer):
-                out[name] = torch.tensor(value, dtype=torch.int64)
-            else:
-                out[name] = torch.tensor(value, dtype=torch.float64,
-                                         requires_grad=name in differentiable)
-        else:
-            out[name] = value
-    return out
-
-
-def _loss_and_gradients(case: Case, call, differentiable: tuple[str, ...], shape=(),
-                        weights=None):
-    """The candidate's answer (float array of ``shape``) and d(sum weights * answer)/d input
-    for each differentiable input, by autograd or, for plain-number answers, central
-    differences.  A tensor answer without a graph to those inputs is a CandidateFailure."""
-    tensors = _to_torch(case.arguments, differentiable)
-    output = call.raw(tensors)
-    answer = as_answer(output, shape)
-    weight_array = np.ones(shape) if weights is None else weights
-    if isinstance(output, torch.Tensor):
-        if not output.requires_grad:
-            raise CandidateFailure(
-                "gradient", f"returned a tensor with no autograd graph to {', '.join(differentiable)} "
-                            "(a .detach(), .item(), torch.no_grad() or a numpy round trip cuts it), "
-                            "so its gradient is 0 and training would not move", answer)
-        leaves = [tensors[name] for name in differentiable]
-        objective = (output.reshape(answer.shape) * torch.as_tensor(weight_array)).sum()
-        grads = torch.autograd.grad(objective, leaves, allow_unused=True)
-        return answer, {name: (np.zeros(leaf.shape) if g is None else g.detach().numpy().astype(np.float64))
-                        for name, leaf, g in zip(differentiable, leaves, grads)}
-    return answer, _finite_difference_gradients(case, call, differentiable, shape, weight_array)
-
-
-def _finite_difference_gradients(case, call, differentiable, shape, weight_array):
-    gradients = {}
-    for name in differentiable:
-        base = case.arguments[name]
-        gradient = np.zeros(base.shape)
-        for index in np.ndindex(base.shape):
-            step = FINITE_DIFFERENCE_STEP * max(1.0, abs(float(base[index])))
-            values = []
-            for sign in (1.0, -1.0):
-                moved = base.copy()
-                moved[index] += sign * step
-                arguments = {**case.arguments, name: moved}
-                values.append(float((as_answer(call.raw(_to_torch(arguments, ())), shape)
-                                     * weight_array).sum()))
-            gradient[index] = (values[0] - values[1]) / (2.0 * step)
-        gradients[name] = gradient
-    return gradients
-
-
-def _within_bounds(name: str, got: np.ndarray, lower, upper, tolerance: float,
-                   hint: str = "") -> Mismatch | None:
-    """got must lie in [lower, upper] entry by entry, up to the relative tolerance."""
-    lower, upper = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
-    slack = tolerance * max(1.0, float(np.max(np.abs(np.concatenate([lower.ravel(), upper.ravel()])),
-                                              initial=0.0)))
-    error = np.maximum(lower - got, got - upper)
-    if np.all(error <= slack):
-        return None
-    worst = np.unravel_index(int(np.argmax(error)), error.shape)
-    where = tuple(int(i) for i in worst)
-    expected = np.where(lower == upper, lower, (lower + upper) / 2)
-    kink = "" if lower[worst] == upper[worst] else \
-        f" (a kink: any value in [{lower[worst]:.6g}, {upper[worst]:.6g}] is accepted)"
-    return Mismatch(f"the gradient d loss / d {name} is wrong at index {where}: "
-                    f"{got[worst]:.6g} instead of {expected[worst]:.6g}{kink}{hint}",
-                    expected=expected, got=got, tolerance=slack)
-
-
-def _scalar_mismatch(expected: float, got: np.ndarray, tolerance: float, hint=None):
-    found = compare(expected, got, tolerance)
-    if found and hint is not None:
-        extra = hint(expected, float(got))
-        if extra:
-            return Mismatch(found.message + extra, found.expected, found.got, found.tolerance)
-    return found
-
-
-def _sign_hint(expected: float, got: float) -> str:
+def _sign_hint(expected, got) -> str:
+    expected, got = float(expected), float(got)
     if expected != 0 and abs(got + expected) <= 1e-9 * abs(expected):
         return " (exactly minus the oracle: the loss to minimise is minus the objective)"
     return ""
 
 
-def _value_hint(expected: float, got: float) -> str:
+def _value_hint(expected, got) -> str:
+    expected, got = float(expected), float(got)
     if expected != 0 and abs(got - 2.0 * expected) <= 1e-9 * abs(expected):
         return (" (exactly twice the oracle: rlspec's value loss has the notes' and baselines' "
                 "factor 1/2; PPO's eq. 9 and SB3 have none - return half of yours)")
@@ -196,14 +98,11 @@ def _clip_edge_cases() -> list[Case]:
 def _judge_clip_loss(case, call, tolerance):
     a = case.arguments
     expected = ppo_oracle.clipped_surrogate_loss(**a)
-    got, gradients = _loss_and_gradients(case, call, ("log_prob",))
-    found = _scalar_mismatch(expected, got, tolerance, _sign_hint)
-    if found:
-        return found
-    lower, upper = ppo_oracle.clipped_surrogate_gradient_bounds(**a)
-    return _within_bounds("log_prob", gradients["log_prob"], lower, upper, tolerance,
-                          " (0 where the clip is active in the advantage's direction, "
-                          "-r A / N elsewhere)")
+    got = call.loss(a, differentiate=("log_prob",), frozen=("old_log_prob", "advantages"))
+    bounds = {"log_prob": ppo_oracle.clipped_surrogate_gradient_bounds(**a)}
+    return judge_loss(got, expected, bounds, tolerance, _sign_hint, {
+        "log_prob": " (0 where the clip is active in the advantage's direction, -r A / N "
+                    "elsewhere)"})
 
 
 @st.composite
@@ -239,12 +138,9 @@ def _kl_penalty_edge_cases() -> list[Case]:
 def _judge_kl_penalty(case, call, tolerance):
     a = case.arguments
     expected = ppo_oracle.kl_penalty_loss(**a)
-    got, gradients = _loss_and_gradients(case, call, ("logits",))
-    found = _scalar_mismatch(expected, got, tolerance, _sign_hint)
-    if found:
-        return found
-    gradient = ppo_oracle.kl_penalty_gradient(**a)
-    return _within_bounds("logits", gradients["logits"], gradient, gradient, tolerance)
+    got = call.loss(a, differentiate=("logits",), frozen=("old_logits", "advantages"))
+    bounds = {"logits": exact_gradient(ppo_oracle.kl_penalty_gradient(**a))}
+    return judge_loss(got, expected, bounds, tolerance, _sign_hint)
 
 
 #: kl_target values whose thresholds d_targ / 1.5 and 1.5 d_targ are exact binary fractions
@@ -319,13 +215,10 @@ def _value_clip_edge_cases() -> list[Case]:
 def _judge_value_clip(case, call, tolerance):
     a = case.arguments
     expected = float(ppo_oracle.clipped_value_loss_exact(**a))
-    got, gradients = _loss_and_gradients(case, call, ("values",))
-    found = _scalar_mismatch(expected, got, tolerance, _value_hint)
-    if found:
-        return found
+    got = call.loss(a, differentiate=("values",), frozen=("old_values", "returns"))
     lower, upper = ppo_oracle.clipped_value_gradient_bounds_exact(**a)
-    return _within_bounds("values", gradients["values"], [float(x) for x in lower],
-                          [float(x) for x in upper], tolerance)
+    bounds = {"values": ([float(x) for x in lower], [float(x) for x in upper])}
+    return judge_loss(got, expected, bounds, tolerance, _value_hint)
 
 
 @st.composite
@@ -386,14 +279,12 @@ def _judge_entropy(case, call, tolerance):
     logits = case.arguments["logits"]
     expected = ppo_oracle.categorical_entropy_high_precision(logits)
     weights = _entropy_weights(logits.shape)
-    got, gradients = _loss_and_gradients(case, call, ("logits",), shape=expected.shape,
-                                         weights=weights)
-    found = compare(expected, got, tolerance)
-    if found:
-        return found
+    got = call.loss(case.arguments, differentiate=("logits",), shape=expected.shape,
+                    weights=weights)
     gradient = weights[:, None] * ppo_oracle.categorical_entropy_gradient(logits)
-    return _within_bounds("logits", gradients["logits"], gradient, gradient, tolerance,
-                          f" (the judge differentiates sum_t w_t H_t with w = {weights.tolist()})")
+    return judge_loss(got, expected, {"logits": exact_gradient(gradient)}, tolerance,
+                      gradient_hints={"logits": f" (the judge differentiates sum_t w_t H_t with "
+                                                f"w = {weights.tolist()})"})
 
 
 @st.composite
@@ -461,13 +352,12 @@ def _total_loss_expectations(a, ddof):
 
 def _judge_total_loss(case, call, tolerance):
     a = case.arguments
-    got, gradients = _loss_and_gradients(case, call, ("log_prob", "values", "entropy"))
+    got = call.loss(a, differentiate=("log_prob", "values", "entropy"),
+                    frozen=("old_log_prob", "advantages", "old_values"))
     first = None
     for ddof in ((1, 0) if a["normalize"] else (1,)):
         expected, bounds = _total_loss_expectations(a, ddof)
-        found = compare(expected, got, tolerance)
-        for name in ("log_prob", "values", "entropy"):
-            found = found or _within_bounds(name, gradients[name], *bounds[name], tolerance)
+        found = judge_loss(got, expected, bounds, tolerance)
         if found is None:
             return None
         first = first or found
@@ -818,7 +708,6 @@ register(
     name="trpo-surrogate", spec_id="trpo.surrogate",
     summary="L_pi(pi') = J(pi) + sum_s nu^pi(s) sum_a pi'(a|s) A^pi(s, a) / (1 - gamma)",
     signature=f"candidate({TRPO_ARGUMENTS}) -> float",
-    reference="rlspec.reference.trpo:surrogate_objective",
     judge=_judge_surrogate, make_generated=_trpo_policy_cases,
     make_edge_cases=lambda: [_trpo_policy_case(m) for m in _trpo_mdps(tiny=True)],
     make_toy_cases=lambda: [_trpo_policy_case(m) for m in _trpo_mdps(tiny=False)],
@@ -827,7 +716,6 @@ register(
     name="trpo-lower-bound", spec_id="trpo.monotonic-improvement",
     summary="TRPO Theorem 1's bound L_pi(pi') - 4 eps gamma / (1 - gamma)^2 * max_s KL(pi || pi')",
     signature=f"candidate({TRPO_ARGUMENTS}) -> float (new_policy > 0 wherever old_policy > 0)",
-    reference="rlspec.reference.trpo:improvement_lower_bound",
     judge=_judge_lower_bound, make_generated=_trpo_bound_cases,
     make_edge_cases=lambda: [_trpo_policy_case(m) for m in _trpo_mdps(tiny=True)],
     make_toy_cases=lambda: [_trpo_policy_case(m) for m in _trpo_mdps(tiny=False)],
@@ -836,86 +724,71 @@ register(
     name="mean-kl", spec_id="trpo.kl-constraint",
     summary="sum_s w(s) KL(pi_old(.|s) || pi_new(.|s)), old policy first",
     signature="candidate(old_policy[s, a], new_policy[s, a], state_weights[s]) -> float",
-    reference="rlspec.reference.trpo:mean_kl",
     judge=_judge_mean_kl, make_generated=_mean_kl_cases, make_edge_cases=_mean_kl_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="fisher-vector-product", spec_id="trpo.fisher-vector-product",
     summary="F v for the linear-softmax policy pi(a|s) = softmax_a(phi(s, a) . theta)",
     signature="candidate(features[s, a, k], theta[k], state_weights[s], vector[k]) -> product[k]",
-    reference="rlspec.reference.trpo:fisher_vector_product",
     judge=_judge_fisher, make_generated=_fisher_cases, make_edge_cases=_fisher_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="conjugate-gradient", spec_id="trpo.conjugate-gradient",
     summary="the iterate after `iterations` CG steps from x = 0 on A x = b (A symmetric positive definite)",
     signature="candidate(matrix[n, n], vector[n], iterations) -> x[n]; for a CG written for a "
               "matrix-vector product f, check lambda matrix, vector, iterations: cg(lambda v: matrix @ v, vector, iterations)",
-    reference="rlspec.reference.trpo:conjugate_gradient",
     judge=_judge_cg, make_generated=_cg_cases, make_edge_cases=_cg_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="trpo-line-search", spec_id="trpo.line-search",
     summary="the first backtracking fraction that keeps the KL and improves the surrogate",
     signature="candidate(parameters[k], full_step[k], surrogate: theta -> float, kl: theta -> float, "
               "max_kl, backtrack_ratio, max_backtracks) -> parameters[k]",
-    reference="rlspec.reference.trpo:backtracking_line_search",
     judge=_judge_line_search, make_generated=_line_search_cases,
-    make_edge_cases=_line_search_edge_cases, make_toy_cases=lambda: [],
+    make_edge_cases=_line_search_edge_cases,
 )
 register(
     name="ppo-clip-loss", spec_id="ppo.clipped-objective",
     summary="-mean_t min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t), value and gradient",
     signature="candidate(log_prob[N], old_log_prob[N], advantages[N], clip_epsilon) -> loss; "
               "float64 torch tensors in, a 0-d tensor (with its graph) or a float out",
-    reference="rlspec.reference.ppo:clipped_surrogate_loss",
     judge=_judge_clip_loss, make_generated=_clip_cases, make_edge_cases=_clip_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="ppo-kl-penalty-loss", spec_id="ppo.kl-penalty",
     summary="-mean_t [r_t A_t - beta KL(pi_old(.|s_t) || pi(.|s_t))] for categorical policies",
     signature="candidate(logits[N, A], old_logits[N, A], actions[N] int64, advantages[N], beta) -> loss; "
               "torch tensors in, a 0-d tensor or a float out",
-    reference="rlspec.reference.ppo:kl_penalty_loss",
     judge=_judge_kl_penalty, make_generated=_kl_penalty_cases,
-    make_edge_cases=_kl_penalty_edge_cases, make_toy_cases=lambda: [],
+    make_edge_cases=_kl_penalty_edge_cases,
 )
 register(
     name="adaptive-kl-coefficient", spec_id="ppo.adaptive-kl",
     summary="beta / 2 if d < d_targ / 1.5, 2 beta if d > 1.5 d_targ, else beta",
     signature="candidate(beta, kl, kl_target) -> beta",
-    reference="rlspec.reference.ppo:adaptive_kl_coefficient",
     judge=_judge_adaptive_kl, make_generated=_adaptive_kl_cases,
-    make_edge_cases=_adaptive_kl_edge_cases, make_toy_cases=lambda: [],
+    make_edge_cases=_adaptive_kl_edge_cases,
 )
 register(
     name="ppo-value-loss", spec_id="ppo.value-clipping",
     summary="1/2 mean_t max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2)",
     signature="candidate(values[N], old_values[N], returns[N], clip_epsilon) -> loss; "
               "torch tensors in, a 0-d tensor or a float out",
-    reference="rlspec.reference.ppo:clipped_value_loss",
     judge=_judge_value_clip, make_generated=_value_clip_cases,
-    make_edge_cases=_value_clip_edge_cases, make_toy_cases=lambda: [],
+    make_edge_cases=_value_clip_edge_cases,
 )
 register(
     name="advantage-normalization", spec_id="ppo.advantage-normalization",
     summary="(A - mean) / (std + 1e-8), 0 for a single or constant batch",
     signature="candidate(advantages[N]) -> normalized[N] (numpy in, numpy out)",
-    reference="rlspec.reference.ppo:normalize_advantages",
     judge=_judge_normalization, make_generated=_normalization_cases,
-    make_edge_cases=_normalization_edge_cases, make_toy_cases=lambda: [],
+    make_edge_cases=_normalization_edge_cases,
 )
 register(
     name="categorical-entropy", spec_id="ppo.entropy-bonus",
     summary="H_t = -sum_a p_ta log p_ta with p_t = softmax(logits[t]), value and gradient",
     signature="candidate(logits[N, A]) -> entropy[N]; a torch tensor in, a tensor (with its graph) out",
-    reference="rlspec.reference.ppo:categorical_entropy",
     judge=_judge_entropy, make_generated=_entropy_cases, make_edge_cases=_entropy_edge_cases,
-    make_toy_cases=lambda: [],
 )
 register(
     name="ppo-total-loss", spec_id="ppo.total-loss",
@@ -923,7 +796,6 @@ register(
     signature="candidate(log_prob[N], old_log_prob[N], advantages[N], values[N], old_values[N], "
               "entropy[N], clip_epsilon, value_clip_epsilon (None: no clipping), value_coefficient, "
               "entropy_coefficient, normalize) -> loss; torch tensors in, a 0-d tensor or a float out",
-    reference="rlspec.reference.ppo:ppo_total_loss",
     judge=_judge_total_loss, make_generated=_total_loss_cases,
-    make_edge_cases=_total_loss_edge_cases, make_toy_cases=lambda: [],
+    make_edge_cases=_total_loss_edge_cases,
 )

@@ -31,7 +31,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import register
-from rlspec.checks.runner import Case, compare
+from rlspec.checks.core import Case, compare
 from rlspec.oracles import td_targets
 from rlspec.toy_mdps import strategies
 from rlspec.toy_mdps.mdp import TabularMDP
@@ -422,7 +422,6 @@ register(
     signature=("candidate(values[S], counts[S], states[T+1], rewards[T], gamma) -> values[S]; "
                "counts[s] = N(s), the returns already averaged into values[s]; the episode "
                "is complete (S_T terminal, ignored)"),
-    reference="rlspec.reference.monte_carlo:first_visit_mc_update",
     judge=_judge(td_targets.monte_carlo_exact, first_visit=True),
     make_generated=_mc_cases, make_edge_cases=_edge_mc_cases, make_toy_cases=_toy_mc_cases,
 )
@@ -431,7 +430,6 @@ register(
     summary="one episode of every-visit Monte Carlo by the incremental mean",
     signature=("candidate(values[S], counts[S], states[T+1], rewards[T], gamma) -> values[S]; "
                "counts[s] = N(s), the returns already averaged into values[s]"),
-    reference="rlspec.reference.monte_carlo:every_visit_mc_update",
     judge=_judge(td_targets.monte_carlo_exact, first_visit=False),
     make_generated=_mc_cases, make_edge_cases=_edge_mc_cases, make_toy_cases=_toy_mc_cases,
 )
@@ -440,7 +438,6 @@ register(
     summary="one TD(0) update of a state-value table",
     signature=(f"candidate(values[S], state, reward, next_state, terminated, alpha, gamma) "
                f"-> values[S]; {STEP}"),
-    reference="rlspec.reference.temporal_difference:td0_update",
     judge=_judge(td_targets.td0_update_exact),
     make_generated=lambda: _transition_cases("td0"),
     make_edge_cases=lambda: _edge_transition_cases("td0"),
@@ -451,7 +448,6 @@ register(
     summary="one SARSA update: bootstrap on the next action taken",
     signature=(f"candidate(action_values[S, A], state, action, reward, next_state, next_action, "
                f"terminated, alpha, gamma) -> action_values[S, A]; {STEP}"),
-    reference="rlspec.reference.temporal_difference:sarsa_update",
     judge=_judge(td_targets.sarsa_update_exact),
     make_generated=lambda: _transition_cases("sarsa"),
     make_edge_cases=lambda: _edge_transition_cases("sarsa"),
@@ -462,7 +458,6 @@ register(
     summary="one Expected SARSA update: bootstrap on sum_a pi(a|s') Q(s', a)",
     signature=(f"candidate(action_values[S, A], state, action, reward, next_state, terminated, "
                f"alpha, gamma, policy[S, A]) -> action_values[S, A]; {STEP}"),
-    reference="rlspec.reference.temporal_difference:expected_sarsa_update",
     judge=_judge(td_targets.expected_sarsa_update_exact),
     make_generated=lambda: _transition_cases("expected-sarsa"),
     make_edge_cases=lambda: _edge_transition_cases("expected-sarsa"),
@@ -473,7 +468,6 @@ register(
     summary="one Q-learning update: bootstrap on max_a Q(s', a)",
     signature=(f"candidate(action_values[S, A], state, action, reward, next_state, terminated, "
                f"alpha, gamma) -> action_values[S, A]; {STEP}"),
-    reference="rlspec.reference.temporal_difference:q_learning_update",
     judge=_judge(td_targets.q_learning_update_exact),
     make_generated=lambda: _transition_cases("q-learning"),
     make_edge_cases=lambda: _edge_transition_cases("q-learning"),
@@ -484,7 +478,6 @@ register(
     summary="G_{t:t+n} from every step of a segment, with fixed state values",
     signature=("candidate(rewards[T], state_values[T+1], terminated, gamma, n) -> returns[T]; "
                "state_values[t] = V(S_t); n int >= 1"),
-    reference="rlspec.reference.n_step:n_step_returns",
     judge=_judge(td_targets.n_step_returns_exact),
     make_generated=lambda: _return_cases("n"), make_edge_cases=lambda: _edge_return_cases("n"),
     make_toy_cases=lambda: _toy_return_cases("n"),
@@ -493,7 +486,6 @@ register(
     name="n-step-td", spec_id="nstep.td",
     summary="online n-step TD prediction over one segment",
     signature=f"candidate(values[S], states, rewards, terminated, alpha, gamma, n) -> values[S]; {EPISODE}",
-    reference="rlspec.reference.n_step:n_step_td_episode",
     judge=_judge_episode_n_step,
     make_generated=lambda: _episode_cases("n-step-td"),
     make_edge_cases=lambda: _edge_episode_cases("n-step-td"),
@@ -505,7 +497,6 @@ register(
     signature=(f"candidate(action_values[S, A], states, actions[T+1], rewards, terminated, alpha, "
                f"gamma, n) -> action_values[S, A]; {EPISODE}; actions[T] = A_T bootstraps a "
                f"segment that did not terminate"),
-    reference="rlspec.reference.n_step:n_step_sarsa_episode",
     judge=_judge_episode_n_step,
     make_generated=lambda: _episode_cases("n-step-sarsa"),
     make_edge_cases=lambda: _edge_episode_cases("n-step-sarsa"),
@@ -516,7 +507,6 @@ register(
     summary="off-policy n-step TD with per-update importance ratios rho_{t:h-1}",
     signature=(f"candidate(values[S], states, actions[T], rewards, terminated, alpha, gamma, n, "
                f"target_policy[S, A], behaviour_policy[S, A]) -> values[S]; {EPISODE}"),
-    reference="rlspec.reference.n_step:off_policy_n_step_td_episode",
     judge=_judge_episode_n_step,
     make_generated=lambda: _episode_cases("off-policy-td"),
     make_edge_cases=lambda: _edge_episode_cases("off-policy-td"),
@@ -528,7 +518,6 @@ register(
     signature=(f"candidate(action_values[S, A], states, actions[T+1], rewards, terminated, alpha, "
                f"gamma, n, target_policy[S, A], behaviour_policy[S, A]) -> action_values[S, A]; "
                f"{EPISODE}"),
-    reference="rlspec.reference.n_step:off_policy_n_step_sarsa_episode",
     judge=_judge_episode_n_step,
     make_generated=lambda: _episode_cases("off-policy-sarsa"),
     make_edge_cases=lambda: _edge_episode_cases("off-policy-sarsa"),
@@ -539,7 +528,6 @@ register(
     summary="the online n-step tree-backup algorithm over one segment",
     signature=(f"candidate(action_values[S, A], states, actions[T], rewards, terminated, alpha, "
                f"gamma, n, policy[S, A]) -> action_values[S, A]; {EPISODE}"),
-    reference="rlspec.reference.n_step:tree_backup_episode",
     judge=_judge(td_targets.tree_backup_episode_exact),
     make_generated=lambda: _episode_cases("tree-backup"),
     make_edge_cases=lambda: _edge_episode_cases("tree-backup"),
@@ -550,7 +538,6 @@ register(
     summary="the (truncated) lambda-return G^lambda_t from every step of a segment",
     signature=("candidate(rewards[T], state_values[T+1], terminated, gamma, lam) -> returns[T]; "
                "state_values[t] = V(S_t); lam in [0, 1]"),
-    reference="rlspec.reference.eligibility_traces:lambda_returns",
     judge=_judge(td_targets.lambda_returns_exact),
     make_generated=lambda: _return_cases("lambda"),
     make_edge_cases=lambda: _edge_return_cases("lambda"),
@@ -560,7 +547,6 @@ register(
     name="td-lambda", spec_id="traces.td-lambda",
     summary="online TD(lambda) with accumulating traces over one episode (traces start at 0)",
     signature=f"candidate(values[S], states, rewards, terminated, alpha, gamma, lam) -> values[S]; {EPISODE}",
-    reference="rlspec.reference.eligibility_traces:td_lambda_episode",
     judge=_judge(td_targets.td_lambda_episode_exact, trace="accumulating", online=True),
     make_generated=lambda: _episode_cases("td-lambda"),
     make_edge_cases=lambda: _edge_episode_cases("td-lambda"),
@@ -570,7 +556,6 @@ register(
     name="td-lambda-replacing", spec_id="traces.replacing-traces",
     summary="online TD(lambda) with replacing traces over one episode (traces start at 0)",
     signature=f"candidate(values[S], states, rewards, terminated, alpha, gamma, lam) -> values[S]; {EPISODE}",
-    reference="rlspec.reference.eligibility_traces:replacing_trace_td_lambda_episode",
     judge=_judge(td_targets.td_lambda_episode_exact, trace="replacing", online=True),
     make_generated=lambda: _episode_cases("td-lambda"),
     make_edge_cases=lambda: _edge_episode_cases("td-lambda"),
@@ -580,7 +565,6 @@ register(
     name="offline-td-lambda", spec_id="traces.forward-backward-equivalence",
     summary="offline TD(lambda), judged by the forward view: the offline lambda-return algorithm",
     signature=f"candidate(values[S], states, rewards, terminated, alpha, gamma, lam) -> values[S]; {EPISODE}",
-    reference="rlspec.reference.eligibility_traces:offline_td_lambda_episode",
     judge=_judge(td_targets.offline_lambda_return_exact),
     make_generated=lambda: _episode_cases("td-lambda"),
     make_edge_cases=lambda: _edge_episode_cases("td-lambda"),
