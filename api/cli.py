@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("ids", nargs="*", metavar="ID", help="spec IDs (default: all)")
     verify.add_argument("--max-examples", type=_positive(int), default=None,
                         help=f"generated cases per entry (default {DEFAULT_EXAMPLES})")
+    verify.add_argument("-j", "--jobs", type=_positive(int), default=1,
+                        help="verify entries in this many processes (default 1)")
     verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
     verify.set_defaults(run=_verify)
 
@@ -129,7 +131,8 @@ def _verify(arguments) -> int:
             raise UsageError(error.args[0]) from None
     started = time.perf_counter()
     rows = []
-    for result in verify(arguments.ids, arguments.max_examples or DEFAULT_EXAMPLES):
+    for result in verify(arguments.ids, arguments.max_examples or DEFAULT_EXAMPLES,
+                         arguments.jobs):
         rows.append(result)
         if not arguments.json:
             _print_verification_row(result, first=len(rows) == 1)

@@ -30,7 +30,8 @@ _MAX_TRACEBACK_FRAMES = 12
 @dataclass(frozen=True)
 class Request:
     """One call of the candidate.  With ``tensors`` the numeric arrays are passed as torch
-    tensors (float64, int64, bool); the names in ``differentiate`` and ``frozen`` become
+    tensors: integers as int64, floats and booleans (flags, masks) as float64 0/1, the way
+    rollout and replay buffers store them; the names in ``differentiate`` and ``frozen`` become
     leaves that require grad, and the reply holds d(sum of ``weights`` * output) / d leaf
     for each of them."""
 
@@ -186,8 +187,7 @@ def _prepare(request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
     requiring = set(request.differentiate) | set(request.frozen)
     for name, value in request.arguments.items():
         if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-            dtype = {"b": torch.bool, "i": torch.int64, "u": torch.int64}.get(value.dtype.kind,
-                                                                              torch.float64)
+            dtype = torch.int64 if value.dtype.kind in "iu" else torch.float64
             tensor = torch.tensor(value, dtype=dtype, requires_grad=name in requiring)
             arguments[name] = tensor
             if name in requiring:

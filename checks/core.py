@@ -19,7 +19,8 @@ candidate's answer, to one of the functions here.  The rules, stated once for al
   (``.item()``, ``.detach()``, ``torch.no_grad()``) is a failure, because an optimiser could
   not train with it.  Inputs the formula treats as constants (old log-probs, advantages,
   targets, reference log-probs) are passed as tensors that require grad, and a loss that
-  sends gradient into one of them fails with a hint naming the missing ``detach``.
+  sends gradient into one of them fails with a hint naming the missing ``detach``.  A loss
+  receives integer arrays as int64 tensors and flags and masks as float64 0/1 tensors.
 """
 
 from __future__ import annotations
