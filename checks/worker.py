@@ -132,6 +132,8 @@ class Worker:
         reply = self._receive(timeout, "during the call")
         if reply[0] == "mismatch":
             raise _argument_usage_error(self.source, reply[1])
+        if reply[0] == "usage":
+            raise UsageError(reply[1])
         return reply[1]
 
     def dry_run(self, arguments: dict[str, Any], timeout: float) -> None:
@@ -200,13 +202,14 @@ class Worker:
             dry_run[0] = kind == "dry-run"
             try:
                 outcome = evaluate(candidate, request)
-            except ArgumentMismatch as mismatch:
-                connection.send(("mismatch", (mismatch.message, mismatch.suggestions)))
-                continue
-            except DryRunComplete:
-                connection.send(("usage", _rename_problem(self.source.rename, received))
-                                if _rename_problem(self.source.rename, received)
-                                else ("ok", None))
+            except (ArgumentMismatch, DryRunComplete) as stopped:
+                problem = _rename_problem(self.source.rename, received)
+                if problem:
+                    connection.send(("usage", problem))
+                elif isinstance(stopped, ArgumentMismatch):
+                    connection.send(("mismatch", (stopped.message, stopped.suggestions)))
+                else:
+                    connection.send(("ok", None))
                 continue
             if kind == "dry-run":  # the adapter never reached the user's function
                 outcome = None
