@@ -155,6 +155,18 @@ def test_stated_counts_match_the_rows():
         assert stated_counts(table) == (len(blocks), len(claims)), table.name
 
 
+def test_readme_counts_match_the_tables():
+    readme = (AUDIT / "README.md").read_text(encoding="utf-8")
+    total_blocks = total_claims = 0
+    for table in all_tables():
+        blocks, claims = audit_rows(table)
+        total_blocks, total_claims = total_blocks + len(blocks), total_claims + len(claims)
+        number = table.stem.removeprefix("seed-")
+        row = re.search(rf"^\| {number} \| (\d+)[^|]*\| (\d+) \|", readme, re.M)
+        assert row and (int(row.group(1)), int(row.group(2))) == (len(blocks), len(claims)), table.name
+    assert re.search(rf"^\| all \| {total_blocks} \| {total_claims} \|", readme, re.M)
+
+
 # --- tables against the seeds --------------------------------------------------------------
 
 @pytest.fixture(scope="module")
