@@ -145,7 +145,7 @@ def test_ne5_bellman_equation_for_q_uses_the_reward_of_the_current_state():
     uniform = np.full((2, 2), 0.5)
     values = policy_evaluation.evaluate_policy(mdp.transitions, mdp.rewards, mdp.gamma, uniform)
     action_values = policy_evaluation.action_values(mdp.transitions, mdp.rewards, mdp.gamma, uniform)
-    # S&B 2018 eq. 3.13 form with r(s, a): sum_{s'} p(s'|s, a)[r(s, a) + gamma V(s')]
+    # Sutton & Barto 2018, §3.5, with expected rewards: sum_{s'} p(s'|s, a)[r(s, a) + gamma V(s')]
     correct = np.einsum("sat,t->sa", mdp.transitions, values) * mdp.gamma + mdp.rewards
     # the notes': sum_{s'} p(s'|s, a)[r(s', a) + gamma V(s')]
     notes = np.einsum("sat,ta->sa", mdp.transitions, mdp.rewards) + mdp.gamma * np.einsum("sat,t->sa", mdp.transitions, values)
