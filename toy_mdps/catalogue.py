@@ -12,9 +12,10 @@ Conventions shared by every builder (see ``rlspec.toy_mdps.mdp``):
 * Grid worlds number their cells row-major, ``state = row * width + col``, carry
   ``grid_shape`` and label their states ``"(row,col)"``.  All hand-written grids share one
   helper, :func:`grid_world`, and the action order north, south, east, west.
-* Pages cited are those of Sutton & Barto, *Reinforcement Learning: An Introduction*,
-  2nd edition (MIT Press, 2018), quoted from memory of the printed book: check them
-  against your copy before citing them further.
+* Sutton & Barto, *Reinforcement Learning: An Introduction*, 2nd edition (MIT Press,
+  2018), is cited by section, example and figure number, which the printed book and the
+  authors' PDF (incompleteideas.net/book/the-book-2nd.html) share; page numbers are not
+  given, since printings and the PDF paginate differently.
 
 Names of the form ``chain-N`` (N >= 2) and ``bandit-K`` (K >= 1) are patterns: ``make``
 accepts any such N or K; ``names()`` lists one instance of each (``chain-5``,
@@ -120,7 +121,7 @@ def _uniform_except(n_states: int, excluded) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 def sb_gridworld_5x5(gamma: float = 0.9) -> TabularMDP:
-    """The 5x5 gridworld of Sutton & Barto (2018), Example 3.5, Figure 3.2 (p. 60).
+    """The 5x5 gridworld of Sutton & Barto (2018), Example 3.5, Figure 3.2.
 
     Source: Sutton & Barto (2018), Example 3.5 "Gridworld", Figure 3.2 (values of the
     equiprobable random policy) and Example 3.8, Figure 3.5 (V* and an optimal policy).
@@ -147,7 +148,7 @@ def sb_gridworld_5x5(gamma: float = 0.9) -> TabularMDP:
 
 
 def sb_gridworld_4x4(gamma: float = 1.0) -> TabularMDP:
-    """The 4x4 gridworld of Sutton & Barto (2018), Example 4.1, Figure 4.1 (pp. 76-77).
+    """The 4x4 gridworld of Sutton & Barto (2018), Example 4.1, Figure 4.1.
 
     Source: Sutton & Barto (2018), Example 4.1; Figure 4.1 prints iterative policy
     evaluation of the equiprobable random policy, whose k = infinity column is V.
@@ -173,7 +174,7 @@ def sb_gridworld_4x4(gamma: float = 1.0) -> TabularMDP:
 
 
 def cliff_walking(gamma: float = 1.0) -> TabularMDP:
-    """Cliff walking of Sutton & Barto (2018), Example 6.6 (p. 132).
+    """Cliff walking of Sutton & Barto (2018), Example 6.6.
 
     Source: Sutton & Barto (2018), Example 6.6 "Cliff Walking".
 
@@ -240,7 +241,7 @@ def _random_walk(n_inner: int, left_reward: float, right_reward: float, gamma: f
 
 
 def random_walk_5(gamma: float = 1.0) -> TabularMDP:
-    """The 5-state random walk of Sutton & Barto (2018), Example 6.2 (p. 125).
+    """The 5-state random walk of Sutton & Barto (2018), Example 6.2.
 
     Source: Sutton & Barto (2018), Example 6.2 "Random Walk".
 
@@ -256,7 +257,7 @@ def random_walk_5(gamma: float = 1.0) -> TabularMDP:
 
 
 def random_walk_19(gamma: float = 1.0) -> TabularMDP:
-    """The 19-state random walk of Sutton & Barto (2018), Example 7.1, Figure 7.2 (p. 144).
+    """The 19-state random walk of Sutton & Barto (2018), Example 7.1, Figure 7.2.
 
     Source: Sutton & Barto (2018), Example 7.1 "n-step TD Methods on the Random Walk".
 
@@ -274,7 +275,7 @@ def random_walk_19(gamma: float = 1.0) -> TabularMDP:
 def bandit(n_arms: int = 10, gamma: float = 1.0, seed: int = 0) -> TabularMDP:
     """A K-armed bandit as a one-step episodic MDP (the 10-armed testbed's arms).
 
-    Source: Sutton & Barto (2018), Section 2.3 "The 10-armed Testbed" (p. 28): the arm
+    Source: Sutton & Barto (2018), Section 2.3 "The 10-armed Testbed": the arm
     means q*(a) are drawn from N(0, 1).  Here they are drawn once with
     ``numpy.random.default_rng(seed).normal(0, 1, n_arms)`` (seed 0 by default), so the
     MDP is a fixed, deterministic table.  The book's rewards are N(q*(a), 1) around the
