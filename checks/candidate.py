@@ -73,7 +73,7 @@ def guard_arguments(function: Callable, dry_run: list[bool]) -> Callable:
     :class:`ArgumentMismatch` before any of its code runs; while ``dry_run[0]`` is true the
     call stops right after binding."""
     try:
-        signature = inspect.signature(function)
+        signature = inspect.signature(function, follow_wrapped=False)
     except (TypeError, ValueError):  # a builtin or C function: nothing to inspect
         signature = None
 
@@ -205,9 +205,10 @@ def _differentiate(output, leaves: dict[str, Any], request: Request):
     if not _is_tensor(output):
         shown = f" {output!r:.40}" if isinstance(output, (int, float, np.generic)) else ""
         raise CandidateFailure(
-            "gradient", f"returned {type(output).__name__}{shown}, not a torch tensor: a loss "
-                        f"must be the tensor training calls .backward() on (.item(), float() "
-                        f"or numpy cut the graph, so its gradient cannot be checked)")
+            "gradient", f"returned {type(output).__name__}{shown}, not a torch tensor with an "
+                        f"autograd graph: a loss must be the tensor training calls .backward() "
+                        f"on (.item(), float() or numpy cut the graph, so an optimiser could "
+                        f"not train with it)")
     value = to_array(output)
     if not output.requires_grad:
         raise CandidateFailure(
@@ -229,6 +230,13 @@ def _differentiate(output, leaves: dict[str, Any], request: Request):
         raise CandidateFailure("raised", f"its loss could not be differentiated: "
                                          f"{type(error).__name__}: {error}",
                                details=trimmed_traceback(error)) from None
+    if request.differentiate and all(grad is None for name, grad in zip(names, grads)
+                                     if name in request.differentiate):
+        raise CandidateFailure(
+            "gradient", f"returned a loss with no autograd graph to "
+                        f"{', '.join(request.differentiate)} (a .detach(), torch.no_grad() or a "
+                        f"numpy round trip cut it), so an optimiser could not train with it",
+            value)
     gradients = {name: (np.zeros(tuple(leaves[name].shape)) if grad is None
                         else grad.detach().cpu().to(torch.float64).numpy())
                  for name, grad in zip(names, grads)}

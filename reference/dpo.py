@@ -79,11 +79,13 @@ def _pair_batch(policy_chosen_logps, policy_rejected_logps, reference_chosen_log
 
 def log_ratio_difference(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps,
                          reference_rejected_logps) -> torch.Tensor:
-    r"""``h[n] = (log pi(y_w) - log pi_ref(y_w)) - (log pi(y_l) - log pi_ref(y_l))``, per pair."""
+    r"""``h[n] = (log pi(y_w) - log pi_ref(y_w)) - (log pi(y_l) - log pi_ref(y_l))``, per pair.
+
+    The reference model is frozen: its log-probs are detached, so no gradient reaches it."""
     chosen, rejected, reference_chosen, reference_rejected = _pair_batch(
         policy_chosen_logps, policy_rejected_logps, reference_chosen_logps,
         reference_rejected_logps)
-    return (chosen - reference_chosen) - (rejected - reference_rejected)
+    return (chosen - reference_chosen.detach()) - (rejected - reference_rejected.detach())
 
 
 # ---------------------------------------------------------------- the KL-regularised optimum

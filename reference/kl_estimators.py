@@ -44,8 +44,10 @@ NORMALISATION_TOLERANCE = 1e-9
 
 
 def _sample_pair(log_probs, reference_log_probs):
+    """The policy's log-probs and the frozen reference model's, detached: no gradient
+    reaches the reference model."""
     policy = as_vector(log_probs, "log_probs[N]")
-    reference = as_vector(reference_log_probs, "reference_log_probs[N]")
+    reference = as_vector(reference_log_probs, "reference_log_probs[N]").detach()
     same_length("log_probs", policy, "reference_log_probs", reference)
     return policy, reference
 

@@ -56,7 +56,7 @@ def _hangs(**arguments):
     (_raises, "raised RuntimeError: boom"),
     (_exits, "raised SystemExit"),
     (lambda **arguments: None, "not a numeric array"),
-    (lambda **arguments: "values", "not a numeric array"),
+    (lambda **arguments: "values", "returned the string 'values'"),
     (lambda **arguments: np.zeros(7), "returned shape (7,)"),
     (lambda transitions, **arguments: np.full(len(transitions), np.nan), "NaN"),
     (lambda transitions, **arguments: np.full(len(transitions), np.inf), "infinity"),
@@ -107,9 +107,17 @@ def test_reports_are_deterministic_and_serialisable():
     assert decoded["counterexample"]["expected"] is not None
 
 
-def test_unknown_check_lists_the_valid_names():
-    with pytest.raises(KeyError, match="policy-evaluation"):
+def test_unknown_check_suggests_the_closest_names():
+    with pytest.raises(rlspec.UsageError, match="did you mean policy-evaluation, dp.policy-evaluation"):
         rlspec.check("policy-evalution", user.evaluate_by_sweeps)
+
+
+def test_a_topic_word_finds_the_checks():
+    from rlspec.checks.batteries import search
+    assert {"gae.advantage", "gae.lambda-return", "rlhf.masked-gae"} <= set(search("gae"))
+    assert "dp.value-iteration" in search("value iteration")
+    assert all(spec_id.startswith(("dpo.", "kl.", "rm.")) or "dpo" in spec_id
+               for spec_id in search("dpo loss"))
 
 
 def test_a_passing_check_finishes_promptly():

@@ -88,10 +88,11 @@ def test_list_spec_json_gives_the_fields(capsys):
         assert {"id", "title", "source", "reference", "oracle", "tests", "status"} <= item.keys()
 
 
-def test_list_names_mdps_and_oracles(capsys):
+def test_list_names_mdps_checks_and_entries(capsys):
     code, out, _ = run(capsys, "list")
     assert code == EXIT_OK
-    for expected in ("mdps:", "sb-gridworld-5x5", "oracles:", "policy-evaluation", "spec:"):
+    for expected in ("mdps:", "sb-gridworld-5x5", "checks:", "dp.policy-evaluation",
+                     "(alias policy-evaluation)", "spec:"):
         assert expected in out
 
 

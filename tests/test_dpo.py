@@ -204,8 +204,8 @@ def test_hinge_accepts_any_subgradient_at_the_kink():
     torch.clamp (subgradient -beta / N) must both pass."""
     def hinge_by_clamp(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps,
                        reference_rejected_logps, beta):
-        h = (policy_chosen_logps - reference_chosen_logps) - (policy_rejected_logps
-                                                              - reference_rejected_logps)
+        h = (policy_chosen_logps - reference_chosen_logps.detach()) - (
+            policy_rejected_logps - reference_rejected_logps.detach())
         return torch.clamp(1 - beta * h, min=0).mean()
 
     for candidate in (user.hinge_loss_trl_style, hinge_by_clamp):

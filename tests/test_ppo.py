@@ -439,7 +439,6 @@ def test_total_loss_is_the_sum_of_its_parts(batch):
 @pytest.mark.parametrize("name, candidate", [
     ("ppo-clip-loss", user.cleanrl_clip_loss),
     ("ppo-clip-loss", user.baselines_neglogp_clip_loss),
-    ("ppo-clip-loss", user.numpy_clip_loss),
     ("ppo-kl-penalty-loss", user.distributions_kl_penalty_loss),
     ("adaptive-kl-coefficient", user.adaptive_beta),
     ("ppo-value-loss", user.cleanrl_value_loss),
@@ -456,6 +455,11 @@ def test_correct_user_implementation_passes(name, candidate):
 def test_a_loss_without_a_graph_gets_a_report_that_says_so():
     report = rlspec.check("ppo-clip-loss", bugs.clip_detached, max_examples=5)
     assert not report.passed and "no autograd graph" in report.counterexample["problem"]
+
+
+def test_a_plain_number_loss_is_rejected_although_its_value_is_right():
+    report = rlspec.check("ppo-clip-loss", user.numpy_clip_loss, max_examples=5)
+    assert not report.passed and "not a torch tensor" in report.counterexample["problem"]
 
 
 def test_the_value_loss_report_names_a_missing_half():

@@ -97,5 +97,6 @@ def temperature_loss_sb3_style(log_alpha, log_probs, target_entropy):
 
 
 def actor_loss_cleanrl_style(log_probs, q1, q2, alpha):
+    alpha = alpha.detach()  # CleanRL keeps alpha = log_alpha.exp().item()
     min_qf_pi = torch.min(q1, q2)
     return ((alpha * log_probs) - min_qf_pi).mean()

@@ -56,7 +56,7 @@ def optimal_policy_softmax(reference_log_probs, rewards, beta):
 def dpo_loss_trl_style(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps,
                        reference_rejected_logps, beta, label_smoothing=0.0):
     pi_logratios = policy_chosen_logps - policy_rejected_logps
-    ref_logratios = reference_chosen_logps - reference_rejected_logps
+    ref_logratios = (reference_chosen_logps - reference_rejected_logps).detach()  # TRL: no_grad
     logits = pi_logratios - ref_logratios
     losses = (-F.logsigmoid(beta * logits) * (1 - label_smoothing)
               - F.logsigmoid(-beta * logits) * label_smoothing)
@@ -65,22 +65,22 @@ def dpo_loss_trl_style(policy_chosen_logps, policy_rejected_logps, reference_cho
 
 def dpo_loss_softplus(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps,
                       reference_rejected_logps, beta):
-    chosen = beta * (policy_chosen_logps - reference_chosen_logps)
-    rejected = beta * (policy_rejected_logps - reference_rejected_logps)
+    chosen = beta * (policy_chosen_logps - reference_chosen_logps.detach())
+    rejected = beta * (policy_rejected_logps - reference_rejected_logps.detach())
     return F.softplus(rejected - chosen).mean()
 
 
 def ipo_loss_trl_style(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps,
                        reference_rejected_logps, beta):
     logits = (policy_chosen_logps - policy_rejected_logps) - (reference_chosen_logps
-                                                              - reference_rejected_logps)
+                                                              - reference_rejected_logps).detach()
     return ((logits - 1 / (2 * beta)) ** 2).mean()
 
 
 def hinge_loss_trl_style(policy_chosen_logps, policy_rejected_logps, reference_chosen_logps,
                          reference_rejected_logps, beta):
     logits = (policy_chosen_logps - policy_rejected_logps) - (reference_chosen_logps
-                                                              - reference_rejected_logps)
+                                                              - reference_rejected_logps).detach()
     return torch.relu(1 - beta * logits).mean()
 
 
@@ -91,17 +91,18 @@ def implicit_reward_detached(policy_log_probs, reference_log_probs, beta):
 # ------------------------------------------------------------ KL estimators (OpenRLHF style)
 
 def approx_kl_k1(log_probs, reference_log_probs):
-    return log_probs - reference_log_probs
+    return log_probs - reference_log_probs.detach()
 
 
 def approx_kl_k2(log_probs, reference_log_probs):
-    log_ratio = log_probs - reference_log_probs
+    log_ratio = log_probs - reference_log_probs.detach()
     return log_ratio ** 2 / 2.0
 
 
 def approx_kl_k3(log_probs, reference_log_probs):
     """GRPO's per-token KL as TRL writes it."""
-    return torch.exp(reference_log_probs - log_probs) - (reference_log_probs - log_probs) - 1
+    log_ratio = reference_log_probs.detach() - log_probs
+    return torch.exp(log_ratio) - log_ratio - 1
 
 
 def kl_with_torch_kl_div(log_probs, reference_log_probs):

@@ -51,7 +51,8 @@ def gae_over_response(rewards, values, action_mask, gamma, lam):
 
 
 def actor_loss(log_probs, old_log_probs, advantages, action_mask, clip_range):
-    """DeepSpeed-Chat's actor_loss_fn."""
+    """DeepSpeed-Chat's actor_loss_fn (its rollout tensors carry no graph)."""
+    old_log_probs, advantages = old_log_probs.detach(), advantages.detach()
     ratio = torch.exp((log_probs - old_log_probs) * action_mask)
     loss1 = -advantages * ratio
     loss2 = -advantages * torch.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range)
@@ -59,7 +60,8 @@ def actor_loss(log_probs, old_log_probs, advantages, action_mask, clip_range):
 
 
 def critic_loss(values, old_values, returns, action_mask, clip_range_value):
-    """DeepSpeed-Chat's critic_loss_fn."""
+    """DeepSpeed-Chat's critic_loss_fn (its rollout tensors carry no graph)."""
+    old_values, returns = old_values.detach(), returns.detach()
     clipped = torch.clamp(values, old_values - clip_range_value, old_values + clip_range_value)
     loss = torch.max((values - returns) ** 2, (clipped - returns) ** 2)
     return 0.5 * torch.sum(loss * action_mask) / action_mask.sum()

@@ -17,6 +17,7 @@ from torch.distributions import Categorical, kl_divergence
 
 def cleanrl_clip_loss(log_prob, old_log_prob, advantages, clip_epsilon):
     """CleanRL's pg_loss, written as max of the negated terms."""
+    old_log_prob, advantages = old_log_prob.detach(), advantages.detach()  # rollout data
     ratio = (log_prob - old_log_prob).exp()
     pg_loss1 = -advantages * ratio
     pg_loss2 = -advantages * torch.clamp(ratio, 1 - clip_epsilon, 1 + clip_epsilon)
@@ -26,6 +27,7 @@ def cleanrl_clip_loss(log_prob, old_log_prob, advantages, clip_epsilon):
 def baselines_neglogp_clip_loss(log_prob, old_log_prob, advantages, clip_epsilon):
     """OpenAI baselines keeps negative log-probabilities: exp(OLDNEGLOGPAC - neglogpac) is
     pi / pi_old, the right ratio (what openai/baselines#652 asked about)."""
+    old_log_prob, advantages = old_log_prob.detach(), advantages.detach()  # rollout data
     neglogpac, old_neglogpac = -log_prob, -old_log_prob
     ratio = torch.exp(old_neglogpac - neglogpac)
     losses = -advantages * ratio
@@ -34,13 +36,15 @@ def baselines_neglogp_clip_loss(log_prob, old_log_prob, advantages, clip_epsilon
 
 
 def numpy_clip_loss(log_prob, old_log_prob, advantages, clip_epsilon):
-    """A plain-number loss (no autograd): the check measures its gradient by differences."""
-    ratio = np.exp(log_prob.detach().numpy() - old_log_prob.numpy())
-    a = advantages.numpy()
+    """A plain-number loss (no autograd): right in value, but an optimiser cannot train with
+    it, so the check rejects it."""
+    ratio = np.exp(log_prob.detach().numpy() - old_log_prob.detach().numpy())
+    a = advantages.detach().numpy()
     return float(-np.minimum(ratio * a, np.clip(ratio, 1 - clip_epsilon, 1 + clip_epsilon) * a).mean())
 
 
 def distributions_kl_penalty_loss(logits, old_logits, actions, advantages, beta):
+    old_logits, advantages = old_logits.detach(), advantages.detach()  # rollout data
     new, old = Categorical(logits=logits), Categorical(logits=old_logits)
     ratio = torch.exp(new.log_prob(actions) - old.log_prob(actions))
     return -(ratio * advantages - beta * kl_divergence(old, new)).mean()
@@ -55,6 +59,7 @@ def adaptive_beta(beta, kl, kl_target):
 
 
 def cleanrl_value_loss(values, old_values, returns, clip_epsilon):
+    old_values, returns = old_values.detach(), returns.detach()  # rollout data
     v_loss_unclipped = (values - returns) ** 2
     v_clipped = old_values + torch.clamp(values - old_values, -clip_epsilon, clip_epsilon)
     v_loss_clipped = (v_clipped - returns) ** 2
@@ -79,6 +84,8 @@ def distributions_entropy(logits):
 def cleanrl_total_loss(log_prob, old_log_prob, advantages, values, old_values, entropy,
                        clip_epsilon, value_clip_epsilon, value_coefficient, entropy_coefficient,
                        normalize):
+    old_log_prob, advantages, old_values = (x.detach() for x in (old_log_prob, advantages,
+                                                                  old_values))  # rollout data
     returns = advantages + old_values  # formed at rollout time, before any normalisation
     if normalize:
         advantages = (advantages - advantages.mean()) / (

@@ -330,7 +330,8 @@ def _temperature_edges() -> list[Case]:
 def _judge_actor_loss(case, call, tolerance):
     a = case.arguments
     exact = oracle.actor_loss_exact(**a)
-    loss = call.loss(a, differentiate=("log_probs", "q1", "q2"))
+    loss = call.loss(a, differentiate=("log_probs", "q1", "q2"), frozen={
+        "alpha": "the temperature is trained by its own loss: use alpha.detach() (or a float)"})
     found = compare(exact["value"], loss.value, tolerance)
     if found:
         return found.prefixed("the loss value ")

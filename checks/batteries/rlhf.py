@@ -70,10 +70,13 @@ ADVANTAGES = (1.0, -1.0, 0.5, -2.0, 3.0, 0.0)
 
 # --------------------------------------------------------------------------- loss judging
 
-def _judge_loss(oracle, differentiate: str):
+def _judge_loss(oracle, differentiate: str, frozen: tuple[str, ...] = ()):
+    """Judge a loss's value and its gradient with respect to ``differentiate``; the inputs
+    in ``frozen`` are data (the rollout's log-probs, advantages, returns) and must get no
+    gradient."""
     def judge(case: Case, call, tolerance: float):
         expected = oracle(**case.arguments)
-        got = call.loss(case.arguments, differentiate=(differentiate,))
+        got = call.loss(case.arguments, differentiate=(differentiate,), frozen=frozen)
         bounds = {differentiate: (expected.gradient_low, expected.gradient_high)}
         return judge_loss(got, expected.value, bounds, tolerance)
     return judge
@@ -414,6 +417,8 @@ def _aggregate(mode):
 
 _MASK = ("action_mask[B, T] 0/1 (1 on response tokens incl. EOS; 0 on prompt and padding; "
          "column t belongs to token t + 1)")
+#: The rollout's data, constants of every policy loss.
+_ROLLOUT = ("old_log_probs", "advantages")
 _TORCH = "float64 torch tensors in, a 0-d tensor out; judged on its value and its gradient"
 _POLICY = ("log_probs[B, T] (differentiated), old_log_probs[B, T], advantages[B] (one per "
            "response), response_mask[B, T]")
@@ -446,7 +451,7 @@ register(
     summary="PPO clipped actor loss, masked mean over response tokens",
     signature=f"candidate(log_probs[B, T], old_log_probs[B, T], advantages[B, T], action_mask[B, T], "
               f"clip_range) -> loss; {_TORCH} (d/d log_probs)",
-    judge=_judge_loss(rlhf_oracle.actor_loss_exact, "log_probs"),
+    judge=_judge_loss(rlhf_oracle.actor_loss_exact, "log_probs", ("old_log_probs", "advantages")),
     make_generated=_actor_cases, make_edge_cases=_actor_edge_cases,
 )
 register(
@@ -454,7 +459,7 @@ register(
     summary="0.5 * masked mean of max((V - G)^2, (clip(V, V_old +- c) - G)^2)",
     signature=f"candidate(values[B, T], old_values[B, T], returns[B, T], action_mask[B, T], "
               f"clip_range_value) -> loss; {_TORCH} (d/d values)",
-    judge=_judge_loss(rlhf_oracle.critic_loss_exact, "values"),
+    judge=_judge_loss(rlhf_oracle.critic_loss_exact, "values", ("old_values", "returns")),
     make_generated=_critic_cases, make_edge_cases=_critic_edge_cases,
 )
 register(
@@ -477,7 +482,8 @@ register(
     summary="-(1/B) sum_i (1/|o_i|) sum_t [min(rho A, clip(rho) A) - beta k3]",
     signature=f"candidate(log_probs[B, T], old_log_probs[B, T], ref_log_probs[B, T], advantages[B], "
               f"response_mask[B, T], clip_epsilon, beta) -> loss; {_TORCH} (d/d log_probs)",
-    judge=_judge_loss(grpo_oracle.grpo_loss_exact, "log_probs"),
+    judge=_judge_loss(grpo_oracle.grpo_loss_exact, "log_probs",
+                      ("old_log_probs", "ref_log_probs", "advantages")),
     make_generated=lambda: _policy_loss_cases(reference=True, decoupled=False),
     make_edge_cases=lambda: _policy_loss_edge_cases(reference=True, decoupled=False),
 )
@@ -486,7 +492,7 @@ register(
     summary="-(1/B) sum_i (1/C) sum_t min(rho A, clip(rho) A), C = max_length",
     signature=f"candidate(log_probs[B, T], old_log_probs[B, T], advantages[B], response_mask[B, T], "
               f"clip_epsilon, max_length) -> loss; {_TORCH} (d/d log_probs)",
-    judge=_judge_loss(grpo_oracle.dr_grpo_loss_exact, "log_probs"),
+    judge=_judge_loss(grpo_oracle.dr_grpo_loss_exact, "log_probs", _ROLLOUT),
     make_generated=lambda: _policy_loss_cases(decoupled=False, constant=True),
     make_edge_cases=lambda: _policy_loss_edge_cases(decoupled=False, constant=True),
 )
@@ -494,7 +500,7 @@ register(
     name="dapo-loss", spec_id="dapo.token-level-loss",
     summary="-(1/sum|o_i|) sum_{i,t} min(rho A, clip(rho, 1 - eps_low, 1 + eps_high) A)",
     signature=f"candidate({_POLICY}, epsilon_low, epsilon_high) -> loss; {_TORCH} (d/d log_probs)",
-    judge=_judge_loss(grpo_oracle.dapo_loss_exact, "log_probs"),
+    judge=_judge_loss(grpo_oracle.dapo_loss_exact, "log_probs", _ROLLOUT),
     make_generated=_policy_loss_cases, make_edge_cases=_policy_loss_edge_cases,
 )
 register(
@@ -514,7 +520,7 @@ register(
     name="gspo-loss", spec_id="gspo.sequence-ratio",
     summary="-(1/B) sum_i min(s_i A_i, clip(s_i) A_i), s_i = exp(mean_t log-ratio)",
     signature=f"candidate({_POLICY}, epsilon_low, epsilon_high) -> loss; {_TORCH} (d/d log_probs)",
-    judge=_judge_loss(grpo_oracle.gspo_loss_exact, "log_probs"),
+    judge=_judge_loss(grpo_oracle.gspo_loss_exact, "log_probs", _ROLLOUT),
     make_generated=_policy_loss_cases, make_edge_cases=_policy_loss_edge_cases,
 )
 register(
@@ -522,7 +528,7 @@ register(
     summary="GSPO-token: value of s_i, gradient through each token's own log-prob only",
     signature=f"candidate(log_probs[B, T], old_log_probs[B, T], advantages[B, T], response_mask[B, T], "
               f"epsilon_low, epsilon_high) -> loss; {_TORCH} (d/d log_probs)",
-    judge=_judge_loss(grpo_oracle.gspo_token_loss_exact, "log_probs"),
+    judge=_judge_loss(grpo_oracle.gspo_token_loss_exact, "log_probs", _ROLLOUT),
     make_generated=lambda: _policy_loss_cases(per_token_advantages=True),
     make_edge_cases=lambda: _policy_loss_edge_cases(per_token_advantages=True),
 )
