@@ -19,7 +19,7 @@ import markdown
 # One alternation, so that whichever token starts first wins: a ``$`` inside code is code.
 _TOKENS = re.compile(
     r"(?P<fence>^```.*?^```)"
-    r"|(?P<code>`[^`\n]+`)"
+    r"|(?P<code>`(?:[^`\n]|\n(?!\s*\n))+`)"      # code spans may wrap too
     r"|\$\$(?P<display>.+?)\$\$"
     r"|\$(?P<inline>(?:[^$\n]|\n(?!\s*\n))+?)\$",   # inline math may wrap, not span paragraphs
     re.S | re.M,
