@@ -35,6 +35,10 @@ class Chapter:
     def anchor(self) -> str:
         return "chapter-" + self.prefixes[0]
 
+    @property
+    def heading(self) -> str:
+        return self.description[:1].upper() + self.description[1:]
+
 
 def chapters(spec_ids: list[str]) -> list[tuple[Chapter, list[str]]]:
     """The chapters of spec/README.md's ID table, in its order, each with its entries (by
@@ -125,7 +129,7 @@ def _entry_page(entry, row: dict | None, drawn: list[figures.Figure],
             parts.append(f'<p class="entry-id"><code>{entry.id}</code> {_status_badge(entry.status)} '
                          f'{_verification_badge(row)}</p>\n{rendered}\n'
                          f'<p class="summary">{markup.text_to_html(entry.title)}</p>\n<ul class="sources">'
-                         + "".join(f"<li>{markup.text_to_html(s)}</li>" for s in entry.source)
+                         + "".join(f"<li>{markup.markdown_to_html(s)}</li>" for s in entry.source)
                          + "</ul>")
         else:
             kind = "erratum" if heading == "Erratum" else "section"
@@ -163,13 +167,13 @@ def _index_page(grouped, rows: dict[str, dict], max_examples: int | None) -> str
              '<form class="search" action="search.html"><input name="q" type="search" '
              'placeholder="Search titles and IDs, e.g. gae or DPO" aria-label="search">'
              '<button>Search</button></form>', '<nav class="toc"><ol>']
-    parts += [f'<li><a href="#{chapter.anchor}">{html.escape(chapter.description)}</a></li>'
+    parts += [f'<li><a href="#{chapter.anchor}">{html.escape(chapter.heading)}</a></li>'
               for chapter, ids in grouped if ids]
     parts.append("</ol></nav>")
     for chapter, ids in grouped:
         if not ids:
             continue
-        parts.append(f'<section id="{chapter.anchor}"><h2>{html.escape(chapter.description)}</h2>'
+        parts.append(f'<section id="{chapter.anchor}"><h2>{html.escape(chapter.heading)}</h2>'
                      f'<p class="notes">{", ".join(f"<code>{p}.*</code>" for p in chapter.prefixes)}'
                      f" · {html.escape(chapter.notes)}</p><table><tbody>")
         for spec_id in ids:
