@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import rlspec
+import rlspec.spec
 from rlspec.site import figures, gather, markup
 
 STATIC_DIRECTORY = Path(__file__).parent / "static"
-SPEC_README = Path(rlspec.__file__).parent / "README.md"
+SPEC_README = Path(rlspec.spec.__file__).parent / "README.md"
 DEFAULT_EXAMPLES = 20
 
 
@@ -140,7 +141,7 @@ def _entry_page(entry, row: dict | None, drawn: list[figures.Figure],
                      + "</section>")
     parts.append(f"<section><h2>Last verification</h2>{_verification_html(entry, row)}</section>")
     parts.append(f"<section><h2>Canonical signature of <code>rlspec check {entry.check}</code></h2>"
-                 f"{_code(gather.oracle_signatures()[entry.check])}</section>")
+                 f"{_code(gather.signatures()[entry.id])}</section>")
     for kind, names in (("Reference", entry.reference), ("Oracle", entry.oracle)):
         parts.append(f"<section><h2>{kind}</h2>" + "".join(
             f"<h3><code>{name}</code></h3>{_code(gather.source_of(name))}" for name in names)

@@ -1,7 +1,7 @@
 """What a reader sees besides an entry's own text, gathered through rlspec's public faces.
 
 The canonical signatures and the verification results come from the ``rlspec`` command
-line (``rlspec list oracles --json``, ``rlspec verify --json``), run in this process, so the
+line (``rlspec list checks --json``, ``rlspec verify --json``), run in this process, so the
 site and ``rlspec show`` print exactly what a user of the CLI would see.
 """
 
@@ -31,9 +31,9 @@ def _cli_json(*arguments: str):
 
 
 @cache
-def oracle_signatures() -> dict[str, str]:
-    """{check name: canonical signature}, as ``rlspec list oracles --json`` gives them."""
-    return {item["name"]: item["signature"] for item in _cli_json("list", "oracles", "--json")}
+def signatures() -> dict[str, str]:
+    """{spec ID: the canonical signature of its check}, from ``rlspec list checks --json``."""
+    return {item["id"]: item["signature"] for item in _cli_json("list", "checks", "--json")}
 
 
 def source_of(dotted: str) -> str:

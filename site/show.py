@@ -53,7 +53,7 @@ def _print_entry(entry) -> None:
             print(_rule(heading))
             print(body[heading])
     print(_rule(f"Canonical signature of `rlspec check {entry.check}`"))
-    print(textwrap.fill(gather.oracle_signatures()[entry.check], width=92,
+    print(textwrap.fill(gather.signatures()[entry.id], width=92,
                         subsequent_indent="    "))
     for dotted in entry.reference:
         print(_rule(f"Reference {dotted}"))
