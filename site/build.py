@@ -123,7 +123,7 @@ def _entry_page(entry, row: dict | None, drawn: list[figures.Figure],
     root = "../"
     link_code = lambda code: f"{code}.html" if code in spec_ids else None  # noqa: E731
     parts = []
-    for heading, text in markup.sections(entry.body):
+    for heading, text in gather.sections(entry.body):
         rendered = markup.markdown_to_html((f"## {heading}\n\n" if heading else "") + text,
                                            link_code)
         if heading == "":

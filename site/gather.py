@@ -1,4 +1,6 @@
-"""What a reader sees besides an entry's own text, gathered through rlspec's public faces.
+"""The parts of an entry a reader sees, gathered through rlspec's public faces.
+
+Only the standard library and rlspec: ``rlspec show`` needs no extra.
 
 The canonical signatures and the verification results come from the ``rlspec`` command
 line (``rlspec list checks --json``, ``rlspec verify --json``), run in this process, so the
@@ -55,3 +57,19 @@ def read_verification(path: Path) -> dict[str, dict]:
         return {row["id"]: row for row in rows}
     except (OSError, ValueError, TypeError, KeyError) as error:
         raise ValueError(f"{path} is not the output of `rlspec verify --json`: {error}") from None
+
+
+def sections(body: str) -> list[tuple[str, str]]:
+    """Split an entry body at its ``## `` headings: ``[(heading, text), ...]``; the text
+    before the first heading comes under the heading ``""``.  Headings inside fenced code
+    blocks do not count."""
+    found: list[tuple[str, list[str]]] = [("", [])]
+    in_fence = False
+    for line in body.splitlines():
+        if line.startswith("```"):
+            in_fence = not in_fence
+        if not in_fence and line.startswith("## "):
+            found.append((line[3:].strip(), []))
+        else:
+            found[-1][1].append(line)
+    return [(heading, "\n".join(lines).strip("\n")) for heading, lines in found]

@@ -89,19 +89,3 @@ def text_to_html(text: str) -> str:
     """Escape one line of plain text (a title, a source) and render its math."""
     without_math, formulas = _cut_out_math(text)
     return _put_back_math(html.escape(without_math), formulas)
-
-
-def sections(body: str) -> list[tuple[str, str]]:
-    """Split an entry body at its ``## `` headings: ``[(heading, text), ...]``; the text
-    before the first heading comes under the heading ``""``.  Headings inside fenced code
-    blocks do not count."""
-    found: list[tuple[str, list[str]]] = [("", [])]
-    in_fence = False
-    for line in body.splitlines():
-        if line.startswith("```"):
-            in_fence = not in_fence
-        if not in_fence and line.startswith("## "):
-            found.append((line[3:].strip(), []))
-        else:
-            found[-1][1].append(line)
-    return [(heading, "\n".join(lines).strip("\n")) for heading, lines in found]

@@ -17,7 +17,7 @@ import sys
 import textwrap
 
 import rlspec
-from rlspec.site import gather, markup
+from rlspec.site import gather
 
 SHOWN_SECTIONS = ("Statement", "Conventions", "Erratum")
 
@@ -47,7 +47,7 @@ def _print_entry(entry) -> None:
     print(f"status: {entry.status}")
     for source in entry.source:
         print(f"source: {source}")
-    body = dict(markup.sections(entry.body))
+    body = dict(gather.sections(entry.body))
     for heading in SHOWN_SECTIONS:
         if heading in body:
             print(_rule(heading))

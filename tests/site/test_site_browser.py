@@ -23,8 +23,8 @@ REQUIRED = os.environ.get("RLSPEC_REQUIRE_BROWSER") == "1"
 
 def _missing(reason: str):
     if REQUIRED:
-        pytest.fail(f"RLSPEC_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
+        pytest.fail(f"RLSPEC_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
 
 
 for _module in ("selenium", "markdown", "latex2mathml", "matplotlib"):

@@ -8,7 +8,7 @@ pytest.importorskip("latex2mathml", reason="the site needs the extra: pip instal
 pytest.importorskip("markdown", reason="the site needs the extra: pip install -e '.[site]'")
 
 import rlspec  # noqa: E402
-from rlspec.site import build, markup  # noqa: E402
+from rlspec.site import build, gather, markup  # noqa: E402
 
 
 def test_inline_and_display_math_become_mathml_and_code_keeps_its_dollars():
@@ -45,7 +45,7 @@ def test_an_entry_id_written_as_code_links_to_its_page():
 
 def test_sections_split_at_second_level_headings_outside_code():
     body = "# T\nintro\n## Statement\nx\n```\n## not a heading\n```\n## Erratum\ny"
-    assert markup.sections(body) == [("", "# T\nintro"), ("Statement", "x\n```\n## not a heading\n```"),
+    assert gather.sections(body) == [("", "# T\nintro"), ("Statement", "x\n```\n## not a heading\n```"),
                                      ("Erratum", "y")]
 
 

@@ -2,11 +2,7 @@
 
 import argparse
 
-import pytest
-
-pytest.importorskip("markdown", reason="rlspec show needs the extra: pip install -e '.[site]'")
-
-from rlspec.site import show  # noqa: E402
+from rlspec.site import show
 
 
 def _show(*argv) -> int:
