@@ -101,7 +101,7 @@ def _code(text: str) -> str:
 
 def _figure_html(item: figures.Figure, root: str) -> str:
     return (f'<figure id="figure-{item.name}"><img src="{root}figures/{item.name}.png" '
-            f'alt="{html.escape(item.caption)}"><figcaption>{markup.text_to_html(item.caption)}'
+            f'alt="{html.escape(item.caption.replace("$", ""))}"><figcaption>{markup.text_to_html(item.caption)}'
             f'</figcaption></figure>')
 
 
@@ -113,7 +113,9 @@ def _verification_html(entry, row: dict | None) -> str:
         lines.append(f"<p>{row['cases']} cases against <code>{entry.checked_reference()}"
                      f"</code> in {row['seconds']:.2f} s.</p>")
         if not row["passed"]:
-            detail = row["error"] or json.dumps(row["counterexample"], indent=2)
+            detail = row["error"] or (json.dumps(row["counterexample"], indent=2)
+                                      if row["counterexample"] else
+                                      f"(no details saved: run `rlspec verify {entry.id}`)")
             lines.append(f'<div class="failure">{_code(detail)}</div>')
     return "\n".join(lines)
 

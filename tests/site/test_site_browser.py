@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import threading
-from pathlib import Path
 from urllib.parse import urldefrag, urlparse
 
 import pytest
