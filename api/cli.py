@@ -76,6 +76,23 @@ def _parser() -> argparse.ArgumentParser:
                        help="print {mdp, gamma, policy_kind, states, V, Q, policy} as JSON")
     solve.set_defaults(run=_solve)
 
+    from rlspec.site import command as site_command
+    from rlspec.site import show as site_show
+
+    show = commands.add_parser(
+        "show", help="print a spec entry and run its worked example",
+        description="Print the spec entry ID (statement, conventions, signature, erratum, the "
+                    "reference's source) and run the reference's worked examples live.")
+    site_show.add_arguments(show)
+    show.set_defaults(run=site_show.run)
+
+    site = commands.add_parser(
+        "site", help="build the documentation site (needs the `site` extra)",
+        description="Build a static site from the spec entries: a page per entry with "
+                    "rendered math, sources, figures and the last verification.")
+    site_command.add_arguments(site)
+    site.set_defaults(run=site_command.run)
+
     listing = commands.add_parser(
         "list", help="list MDPs, checks or spec entries",
         description="List the named toy MDPs, the checks (spec ID, alias, signature) or the "

@@ -3,10 +3,10 @@
 import argparse
 import sys
 
-from rlspec.site import build
+from rlspec.site import command
 
 parser = argparse.ArgumentParser(prog="python -m rlspec.site",
                                  description="Build the rlspec documentation site.")
 commands = parser.add_subparsers(dest="command", required=True)
-build.add_arguments(commands.add_parser("build", help="write the static site into OUTDIR"))
-sys.exit(build.run(parser.parse_args()))
+command.add_arguments(commands.add_parser("build", help="write the static site into OUTDIR"))
+sys.exit(command.run(parser.parse_args()))

@@ -13,7 +13,6 @@ import html
 import json
 import re
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from rlspec.site import figures, gather, markup
 
 STATIC_DIRECTORY = Path(__file__).parent / "static"
 SPEC_README = Path(rlspec.spec.__file__).parent / "README.md"
-DEFAULT_EXAMPLES = 20
 
 
 @dataclass(frozen=True)
@@ -237,29 +235,3 @@ def build(outdir: Path, rows: dict[str, dict], max_examples: int | None = None) 
         (outdir / name).write_text(page, encoding="utf-8")
     (outdir / "search-index.js").write_text(_search_index(), encoding="utf-8")
     return len(order) + len(pages)
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("outdir", type=Path, help="where to write the site")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--max-examples", type=int, default=DEFAULT_EXAMPLES,
-                        help="run `rlspec verify` with this many generated cases per entry "
-                             f"while building (default {DEFAULT_EXAMPLES})")
-    source.add_argument("--results", type=Path, metavar="FILE",
-                        help="show the results saved by `rlspec verify --json > FILE` instead")
-    source.add_argument("--no-verify", action="store_true",
-                        help="build without verification results")
-
-
-def run(args) -> int:
-    started = time.perf_counter()
-    if args.no_verify:
-        rows, examples = {}, None
-    elif args.results:
-        rows, examples = gather.read_verification(args.results), None
-    else:
-        rows, examples = gather.run_verification([], args.max_examples), args.max_examples
-    pages = build(args.outdir, rows, examples)
-    print(f"{pages} pages written to {args.outdir} in {time.perf_counter() - started:.1f} s; "
-          f"open {args.outdir / 'index.html'}")
-    return 0
