@@ -495,7 +495,7 @@ def run(args: argparse.Namespace) -> int:
         mutant = mutants[index]
         results[index] = {**asdict(mutant), "options": dict(mutant.options), **outcome}
         done["count"] += 1
-        if not args.json and done["count"] % 100 == 0:
+        if done["count"] % 100 == 0:
             print(f"  {done['count']}/{len(mutants)} mutants judged, "
                   f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
 
