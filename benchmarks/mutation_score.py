@@ -206,6 +206,7 @@ class _Mutator(ast.NodeTransformer):
         self.functions, self.target = functions, target
         self.sites: list[tuple[str, str, int, str, str]] = []  # function, operator, line, before, after
         self.current: str | None = None
+        self.parents: list[ast.AST] = []
 
     def visit_FunctionDef(self, node):
         if self.current is not None or node.name not in self.functions:
@@ -232,12 +233,40 @@ class _Mutator(ast.NodeTransformer):
             return super().generic_visit(node)
         for operator, replacement in _sites(node):
             number = len(self.sites)
-            before = ast.unparse(node).split("\n")[0]
-            after = ("<body without the with>" if isinstance(replacement, list)
-                     else ast.unparse(replacement))
-            self.sites.append((self.current, operator, getattr(node, "lineno", 0), before, after))
+            before, after = self._describe(node, replacement)
+            line = getattr(node, "lineno", 0) or getattr(self.parents[-1], "lineno", 0)
+            self.sites.append((self.current, operator, line, before, after))
             if number == self.target:
                 return replacement
+        self.parents.append(node)
+        try:
+            return self._visit_children(node)
+        finally:
+            self.parents.pop()
+
+    def _describe(self, node, replacement) -> tuple[str, str]:
+        """The change as source text; a constant is shown in its enclosing expression."""
+        if isinstance(replacement, list):
+            return ast.unparse(node).split("\n")[0], "<body without the with>"
+        parent = self.parents[-1] if self.parents else None
+        if not isinstance(node, ast.Constant) or not isinstance(parent, ast.expr):
+            return ast.unparse(node), ast.unparse(replacement)
+        before = ast.unparse(parent)
+        for field, value in ast.iter_fields(parent):
+            if value is node:
+                setattr(parent, field, replacement)
+                after = ast.unparse(parent)
+                setattr(parent, field, node)
+                return before, after
+            if isinstance(value, list) and any(item is node for item in value):
+                position = next(i for i, item in enumerate(value) if item is node)
+                value[position] = replacement
+                after = ast.unparse(parent)
+                value[position] = node
+                return before, after
+        return ast.unparse(node), ast.unparse(replacement)
+
+    def _visit_children(self, node):
         for field, value in ast.iter_fields(node):
             if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
                 setattr(node, field, self._statements(value))
