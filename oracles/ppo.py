@@ -193,10 +193,15 @@ def clipped_value_gradient_bounds_exact(values, old_values, returns, clip_epsilo
     return lower, upper
 
 
-def normalized_advantages_exact(advantages, ddof: int = 1) -> list[float]:
-    """(A - mean) / std with the mean and variance exact; std = 0 (output 0) when N - ddof <= 0
-    or the batch is constant.  Returned as floats: one rounding for the sqrt, one for the
-    quotient."""
+def normalized_advantages_exact(advantages, ddof: int = 1, epsilon: float = 0.0) -> list[float]:
+    """(A - mean) / (std + epsilon) with the mean and variance exact; std = 0 (output 0) when
+    N - ddof <= 0 or the batch is constant.  Returned as floats: one rounding for the sqrt,
+    one for the sum with epsilon, one for the quotient.
+
+    An epsilon changes the answer by the factor std / (std + epsilon), far from 1 when the
+    spread is itself of order epsilon: for (0, 2e-8), 1/sqrt(2) = 0.707107 with epsilon = 0
+    and 0.414214 with epsilon = 1e-8.
+    """
     values = [Fraction(float(a)) for a in validation.as_float_array(advantages, "advantages[N]", ndim=1)]
     size = len(values)
     mean = sum(values) / size
@@ -204,7 +209,7 @@ def normalized_advantages_exact(advantages, ddof: int = 1) -> list[float]:
     if size - ddof <= 0 or all(c == 0 for c in centred):
         return [0.0] * size
     std = math.sqrt(sum(c * c for c in centred) / (size - ddof))
-    return [float(c) / std for c in centred]
+    return [float(c) / (std + epsilon) for c in centred]
 
 
 def _entropy_row(row):

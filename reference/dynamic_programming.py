@@ -16,6 +16,7 @@ from rlspec import validation
 from rlspec.reference.bellman import (
     bellman_expectation_backup_v,
     bellman_optimality_backup,
+    evaluate_policy_matrix_form,
     one_step_lookahead,
 )
 from rlspec.reference.policies import greedy_policy
@@ -25,7 +26,8 @@ __all__ = ["iterative_policy_evaluation", "policy_improvement", "policy_iteratio
 #: Default stopping threshold: with gamma <= 0.99 the error bound is below 1e-8.
 THRESHOLD = 1e-10
 
-#: Policy iteration switches an action only for a relative gain above this.
+#: Policy iteration switches an action only when its one-step gain exceeds this fraction of
+#: max(1, max |V|) / horizon (horizon = 1 / (1 - gamma), or 1 at gamma = 1).
 TIE_TOLERANCE = 1e-7
 
 #: A safety net against a loop that cannot converge (gamma = 1 with a policy that never
@@ -85,8 +87,17 @@ def policy_iteration(transitions, rewards, gamma, threshold: float = THRESHOLD) 
 
     Source: seed 000 "Model-Based Value Methods", 基于策略迭代的动态规划算法.  Stops when
     improvement no longer changes the policy.  An action is replaced only when another is
-    better by more than the evaluation's error, so ties and rounding cannot make the loop
-    cycle between equally good policies (Sutton & Barto 2018, §4.3, notes this bug).
+    better by more than a tie tolerance, so ties and rounding cannot make the loop cycle
+    between equally good policies (Sutton & Barto 2018, §4.3, notes this bug).
+
+    Tie tolerance: a policy whose one-step gains max_a Q^pi(s, a) - V^pi(s) are all below g
+    is within g / (1 - gamma) of optimal (Puterman 1994, Prop. 6.2.1 with Thm 6.3.1), so the
+    tolerance is ``TIE_TOLERANCE * max(1, max |V|) * (1 - gamma)``: the stopped policy's values
+    are within 1e-7 max(1, max |V|) of V*.  That needs gains resolved far below the tolerance,
+    so for gamma < 1 each policy is evaluated by the direct solve (error a few ulps of |V|
+    per unit of horizon) rather than by sweeps stopped at ``threshold``; this holds for
+    1 / (1 - gamma) up to about 1000 (gamma <= 0.999).  With gamma = 1 the evaluation is
+    iterative (``threshold``) and the tolerance is ``TIE_TOLERANCE * max(1, max |V|)``.
 
     With gamma = 1 the start policy must terminate: the MDP must be episodic with every
     non-terminating policy worse than some terminating one (rewards negative, as in the
@@ -96,16 +107,23 @@ def policy_iteration(transitions, rewards, gamma, threshold: float = THRESHOLD) 
 
     >>> policy_iteration([[[1.0], [1.0]]], [[1.0, 3.0]], 0.5)
     array([[0., 1.]])
+
+    A gain of 5e-8 per step is worth 5e-5 over the horizon of 1000 steps of gamma = 0.999:
+
+    >>> policy_iteration([[[1.0], [1.0]]], [[0.0, 5e-8]], 0.999)
+    array([[0., 1.]])
     """
     transitions, rewards = validation.transitions_and_rewards(transitions, rewards)
     gamma = validation.check_gamma(gamma)
     policy = _start_policy(transitions, rewards, gamma)
     while True:
-        values = iterative_policy_evaluation(transitions, rewards, gamma, policy, threshold)
+        if gamma < 1.0:
+            values = evaluate_policy_matrix_form(transitions, rewards, gamma, policy)
+        else:
+            values = iterative_policy_evaluation(transitions, rewards, gamma, policy, threshold)
         action_values = one_step_lookahead(transitions, rewards, gamma, values)
-        # Gains below TIE_TOLERANCE (relative) count as ties: far above the evaluation error
-        # (below 1e-8 for gamma <= 0.99 at the default threshold), far below real gains.
-        tie = TIE_TOLERANCE * max(1.0, float(np.max(np.abs(action_values))))
+        inverse_horizon = 1.0 - gamma if gamma < 1.0 else 1.0
+        tie = TIE_TOLERANCE * max(1.0, float(np.max(np.abs(values)))) * inverse_horizon
         current = np.argmax(policy, axis=1)
         best = np.argmax(action_values, axis=1)
         gain = action_values[np.arange(len(best)), best] - action_values[np.arange(len(best)), current]

@@ -172,6 +172,11 @@ def estimator_loss_gradient(logits, reference_logits, estimator: str) -> np.ndar
 
     >>> estimator_loss_gradient([0.0, 0.0], np.log([0.25, 0.75]), "k3").round(6)
     array([ 0.25, -0.25])
+
+    Finite where the ratio r overflows: pi = (1, e^-800), pi_ref uniform, so pi - pi_ref:
+
+    >>> estimator_loss_gradient([800.0, 0.0], [0.0, 0.0], "k3").round(6)
+    array([ 0.5, -0.5])
     """
     estimator = _check_estimator(estimator)
     theta = validation.as_float_array(logits, "logits[K]", ndim=1)
@@ -185,12 +190,14 @@ def estimator_loss_gradient(logits, reference_logits, estimator: str) -> np.ndar
     gradient = np.zeros_like(theta)
     for x in range(len(theta)):          # the sampled outcome
         if estimator == "k1":
-            slope = 1.0
+            weight = pi[x]
         elif estimator == "k2":
-            slope = log_pi[x] - log_ref[x]
+            weight = pi[x] * (log_pi[x] - log_ref[x])
         else:
-            slope = 1.0 - math.exp(log_ref[x] - log_pi[x])
+            # pi(x) (1 - r(x)) with r = pi_ref / pi, written pi(x) - pi_ref(x): r overflows
+            # where pi(x) underflows (logits (800, 0) give r = e^800 at x = 1).
+            weight = pi[x] - math.exp(log_ref[x])
         for j in range(len(theta)):      # the parameter
             score = float(x == j) - pi[j]
-            gradient[j] += pi[x] * slope * score
+            gradient[j] += weight * score
     return gradient

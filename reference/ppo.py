@@ -14,8 +14,9 @@ Conventions for the whole module:
   that ``loss.backward()`` gives the gradient.  Arguments may be torch tensors (which keep
   their graph) or array-likes (converted to float64 tensors).
 - The probability ratio is r = pi_theta(a|s) / pi_theta_old(a|s) = exp(log_prob - old_log_prob):
-  the *new* policy on top.  ``old_log_prob``, ``old_values`` and ``advantages`` are data
-  from the rollout and carry no gradient.
+  the *new* policy on top.  ``old_log_prob``, ``old_logits``, ``old_values``, ``advantages``
+  and ``returns`` are data from the rollout: the losses detach them, so no gradient reaches
+  them even when they arrive as tensors that require one.
 """
 
 from __future__ import annotations
@@ -90,18 +91,14 @@ def clipped_surrogate_loss(log_prob, old_log_prob, advantages, clip_epsilon) -> 
     0.15000000000000002
     """
     log_prob = _tensor(log_prob, "log_prob[N]", 1)
-    old_log_prob = _tensor(old_log_prob, "old_log_prob[N]", 1)
-    advantages = _tensor(advantages, "advantages[N]", 1)
-    size = _same_length(("log_prob", log_prob), ("old_log_prob", old_log_prob),
-                        ("advantages", advantages))
+    old_log_prob = _tensor(old_log_prob, "old_log_prob[N]", 1).detach()
+    advantages = _tensor(advantages, "advantages[N]", 1).detach()
+    _same_length(("log_prob", log_prob), ("old_log_prob", old_log_prob),
+                 ("advantages", advantages))
     epsilon = _check_epsilon(clip_epsilon)
-    terms = []
-    for t in range(size):
-        ratio = torch.exp(log_prob[t] - old_log_prob[t].detach())
-        unclipped = ratio * advantages[t]
-        clipped = torch.clamp(ratio, 1.0 - epsilon, 1.0 + epsilon) * advantages[t]
-        terms.append(torch.minimum(unclipped, clipped))
-    return -torch.stack(terms).mean()
+    ratio = torch.exp(log_prob - old_log_prob)
+    clipped_ratio = torch.clamp(ratio, 1.0 - epsilon, 1.0 + epsilon)
+    return -torch.minimum(ratio * advantages, clipped_ratio * advantages).mean()
 
 
 def _log_softmax_rows(logits: torch.Tensor) -> torch.Tensor:
@@ -129,15 +126,15 @@ def kl_penalty_loss(logits, old_logits, actions, advantages, beta) -> torch.Tens
     -2.0
     """
     logits = _tensor(logits, "logits[N, A]", 2)
-    old_logits = _tensor(old_logits, "old_logits[N, A]", 2)
-    advantages = _tensor(advantages, "advantages[N]", 1)
+    old_logits = _tensor(old_logits, "old_logits[N, A]", 2).detach()
+    advantages = _tensor(advantages, "advantages[N]", 1).detach()
     actions = torch.as_tensor(np.asarray(actions.detach() if isinstance(actions, torch.Tensor)
                                          else actions))
     if actions.dim() != 1 or actions.is_floating_point() and not torch.equal(actions, actions.round()):
         raise validation.InvalidInputError("actions must be a 1-D array of integer action indices")
     actions = actions.to(torch.int64)
-    size = _same_length(("logits", logits), ("old_logits", old_logits), ("actions", actions),
-                        ("advantages", advantages))
+    _same_length(("logits", logits), ("old_logits", old_logits), ("actions", actions),
+                 ("advantages", advantages))
     if logits.shape != old_logits.shape:
         raise validation.InvalidInputError(
             f"logits and old_logits differ in shape: {tuple(logits.shape)} vs {tuple(old_logits.shape)}")
@@ -145,14 +142,11 @@ def kl_penalty_loss(logits, old_logits, actions, advantages, beta) -> torch.Tens
         raise validation.InvalidInputError(f"actions must lie in range({logits.shape[1]})")
     beta = float(beta)
     log_policy = _log_softmax_rows(logits)
-    old_log_policy = _log_softmax_rows(old_logits.detach())
-    terms = []
-    for t in range(size):
-        a = int(actions[t])
-        ratio = torch.exp(log_policy[t, a] - old_log_policy[t, a])
-        kl = (old_log_policy[t].exp() * (old_log_policy[t] - log_policy[t])).sum()
-        terms.append(ratio * advantages[t] - beta * kl)
-    return -torch.stack(terms).mean()
+    old_log_policy = _log_softmax_rows(old_logits)
+    taken = actions.unsqueeze(1)
+    ratio = torch.exp(log_policy.gather(1, taken) - old_log_policy.gather(1, taken)).squeeze(1)
+    kl = (old_log_policy.exp() * (old_log_policy - log_policy)).sum(dim=1)
+    return -(ratio * advantages - beta * kl).mean()
 
 
 def adaptive_kl_coefficient(beta, kl, kl_target) -> float:
@@ -210,17 +204,12 @@ def clipped_value_loss(values, old_values, returns, clip_epsilon) -> torch.Tenso
     1.62
     """
     values = _tensor(values, "values[N]", 1)
-    old_values = _tensor(old_values, "old_values[N]", 1)
-    returns = _tensor(returns, "returns[N]", 1)
-    size = _same_length(("values", values), ("old_values", old_values), ("returns", returns))
+    old_values = _tensor(old_values, "old_values[N]", 1).detach()
+    returns = _tensor(returns, "returns[N]", 1).detach()
+    _same_length(("values", values), ("old_values", old_values), ("returns", returns))
     epsilon = _check_epsilon(clip_epsilon)
-    terms = []
-    for t in range(size):
-        unclipped = (values[t] - returns[t]) ** 2
-        moved = torch.clamp(values[t] - old_values[t].detach(), -epsilon, epsilon)
-        clipped = (old_values[t].detach() + moved - returns[t]) ** 2
-        terms.append(torch.maximum(unclipped, clipped))
-    return 0.5 * torch.stack(terms).mean()
+    clipped_values = old_values + torch.clamp(values - old_values, -epsilon, epsilon)
+    return 0.5 * torch.maximum((values - returns) ** 2, (clipped_values - returns) ** 2).mean()
 
 
 #: Added to the standard deviation in :func:`normalize_advantages` (CleanRL's and SB3's value).

@@ -107,7 +107,7 @@ def _softplus(z: float) -> float:
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
 
 
-def fit_tabular_reward(pair_weights, tolerance: float = 1e-13, max_iterations: int = 100
+def fit_tabular_reward(pair_weights, tolerance: float = 1e-12, max_iterations: int = 1000
                        ) -> np.ndarray:
     r"""The minimiser of the population reward-model loss over *tabular* rewards.
 
@@ -118,11 +118,18 @@ def fit_tabular_reward(pair_weights, tolerance: float = 1e-13, max_iterations: i
     constant to every reward of one prompt, so the answer is normalised by ``r[x, 0] = 0``.
 
     Method: Newton's method per prompt on the free coordinates ``r[x, 1:]``, with a
-    backtracking line search, stopped when the largest gradient entry is below
-    ``tolerance`` times the total weight.  The loss is convex; it is strictly convex in
-    the free coordinates exactly when the *comparison graph* (response i joined to j when
-    w_xij + w_xji > 0) is connected.  Otherwise the rewards are not identified and an
-    InvalidInputError says which prompt.
+    backtracking line search, stopped when the Newton step is below ``tolerance`` times
+    max(1, max |r|).  The step, not the gradient, measures the distance to the minimiser:
+    a reward gap of 30 makes the weights of one order about e^-30 and the gradient as small
+    as the tolerance while the rewards are still off by 1.  Far from the minimiser a Newton
+    step moves a gap by about 1, so ``max_iterations`` (1000) covers every gap whose weights
+    are representable in float64 (e^-745); running out raises NotConvergedError.
+
+    The loss is convex; it is strictly convex in the free coordinates exactly when the
+    *comparison graph* (response i joined to j when w_xij + w_xji > 0) is connected.
+    Otherwise the rewards are not identified and an InvalidInputError says which prompt.
+    The minimum is attained (finite rewards) only if no group of responses wins every
+    comparison with the rest; weights from a Bradley-Terry model always satisfy this.
 
     When the weights come from a Bradley-Terry model with reward r (and every pair is
     compared), the minimiser is r itself up to the per-prompt constant: the spec entry
@@ -133,6 +140,12 @@ def fit_tabular_reward(pair_weights, tolerance: float = 1e-13, max_iterations: i
 
     >>> fit_tabular_reward([[[0.0, 0.375], [0.125, 0.0]]]).round(12).tolist()
     [[0.0, -1.098612288668]]
+
+    A gap of 30.75: w_01 / w_10 = e^30.75, the rejected side's weight about 2e-14.
+
+    >>> w = 0.5 * np.array([[[0.0, _sigmoid(30.75)], [_sigmoid(-30.75), 0.0]]])
+    >>> fit_tabular_reward(w).round(9).tolist()
+    [[0.0, -30.75]]
     """
     weights = validation.as_float_array(pair_weights, "pair_weights[prompt, i, j]", ndim=3)
     n_prompts, n_responses, other = weights.shape
@@ -149,26 +162,44 @@ def fit_tabular_reward(pair_weights, tolerance: float = 1e-13, max_iterations: i
 
 
 def _check_connected(weights: np.ndarray, prompt: int) -> None:
+    """Refuse a prompt whose rewards are not identified, or whose minimiser is at infinity."""
     n = len(weights)
-    linked = (weights + weights.T) > 0
-    seen, frontier = {0}, [0]
-    while frontier:
-        i = frontier.pop()
-        for j in range(n):
-            if linked[i, j] and j not in seen:
-                seen.add(j)
-                frontier.append(j)
-    if len(seen) < n:
-        missing = sorted(set(range(n)) - seen)
+    missing = sorted(set(range(n)) - _reachable_from_0((weights + weights.T) > 0))
+    if missing:
         raise InvalidInputError(
             f"prompt {prompt}: responses {missing} are never compared (directly or through "
             f"others) with response 0, so their rewards are not identified by the preferences")
+    # Connected, but if some group of responses wins every comparison with the rest, the
+    # loss keeps falling as that group's rewards rise: the minimiser is at infinity.
+    if len(_reachable_from_0(weights > 0)) < n or len(_reachable_from_0(weights.T > 0)) < n:
+        raise InvalidInputError(
+            f"prompt {prompt}: some responses win (or lose) every comparison with the others, "
+            f"so the loss has no minimiser: their reward gap would grow without bound")
+
+
+def _reachable_from_0(linked: np.ndarray) -> set[int]:
+    """The responses reachable from response 0 along ``linked[i, j]``."""
+    seen, frontier = {0}, [0]
+    while frontier:
+        i = frontier.pop()
+        for j in np.flatnonzero(linked[i]):
+            if int(j) not in seen:
+                seen.add(int(j))
+                frontier.append(int(j))
+    return seen
+
+
+#: The line search accepts a step that raises the loss by at most this fraction of it: the
+#: loss is a sum of softplus terms each rounded to a few ulps, so a smaller change is noise,
+#: and near the minimiser (a change of order step^2) every step would otherwise be refused.
+LOSS_ROUNDING = 1e-14
 
 
 def _population_loss(weights: np.ndarray, rewards: np.ndarray) -> float:
+    """The loss without its diagonal terms w_ii log 2, which no reward changes."""
     n = len(rewards)
     return math.fsum(weights[i, j] * _softplus(rewards[j] - rewards[i])
-                     for i in range(n) for j in range(n) if weights[i, j] > 0)
+                     for i in range(n) for j in range(n) if weights[i, j] > 0 and i != j)
 
 
 def _gradient_and_hessian(weights: np.ndarray, rewards: np.ndarray):
@@ -182,7 +213,8 @@ def _gradient_and_hessian(weights: np.ndarray, rewards: np.ndarray):
             pull = _sigmoid(rewards[j] - rewards[i])  # d/dz softplus(-z) at z = r_i - r_j
             gradient[i] -= w * pull
             gradient[j] += w * pull
-            curvature = w * pull * (1.0 - pull)
+            # sigma(z) sigma(-z), not pull * (1 - pull): 1 - pull rounds to 0 beyond |z| = 37
+            curvature = w * pull * _sigmoid(rewards[i] - rewards[j])
             hessian[i, i] += curvature
             hessian[j, j] += curvature
             hessian[i, j] -= curvature
@@ -190,23 +222,27 @@ def _gradient_and_hessian(weights: np.ndarray, rewards: np.ndarray):
     return gradient, hessian
 
 
+class NotConvergedError(RuntimeError):
+    """Newton's method did not reach its tolerance within the allowed iterations."""
+
+
 def _newton(weights: np.ndarray, tolerance: float, max_iterations: int) -> np.ndarray:
     n = len(weights)
     rewards = np.zeros(n)
     if n == 1:
         return rewards
-    scale = max(float(weights.sum()), 1e-300)
     for _ in range(max_iterations):
         gradient, hessian = _gradient_and_hessian(weights, rewards)
-        if np.max(np.abs(gradient[1:])) <= tolerance * scale:
-            return rewards
         step = np.zeros(n)
         step[1:] = np.linalg.solve(hessian[1:, 1:], -gradient[1:])
+        if np.max(np.abs(step)) <= tolerance * max(1.0, float(np.max(np.abs(rewards)))):
+            return rewards + step
         current, size = _population_loss(weights, rewards), 1.0
         while size > 1e-10:  # backtracking: Newton steps can overshoot far from the optimum
             trial = rewards + size * step
-            if _population_loss(weights, trial) <= current:
+            if _population_loss(weights, trial) <= current * (1.0 + LOSS_ROUNDING):
                 break
             size /= 2.0
         rewards = rewards + size * step
-    return rewards
+    raise NotConvergedError(f"Newton's method did not converge in {max_iterations} iterations "
+                            f"(is some response preferred in every comparison it appears in?)")
