@@ -4,6 +4,8 @@ Select with HYPOTHESIS_PROFILE=ci|dev|thorough (default dev).  `.ci/run` uses ci
 """
 
 import os
+import sys
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
@@ -16,3 +18,9 @@ settings.register_profile("dev", max_examples=60, deadline=None,
 settings.register_profile("thorough", max_examples=1000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# The shared helpers (the bug catalogue, mutation, the user implementations) live in
+# tests/support/ and are imported by their plain module names from every chapter's folder.
+SUPPORT = Path(__file__).parent / "support"
+if str(SUPPORT) not in sys.path:
+    sys.path.insert(0, str(SUPPORT))

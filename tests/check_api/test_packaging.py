@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 MODULES = [
     "rlspec", "rlspec.validation", "rlspec.spec.registry", "rlspec.checks.verify", "rlspec.cli",
     "rlspec.checks.runner", "rlspec.checks.batteries", "rlspec.checks.adapters",

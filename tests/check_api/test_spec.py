@@ -13,7 +13,7 @@ from rlspec.spec import registry
 from rlspec.checks.batteries import BATTERIES
 from rlspec.checks.verify import verify_entry
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 SEEDS = ROOT.parent / "shared" / "seeds"
 ENTRIES = registry.entries()
 

@@ -12,7 +12,7 @@ import pytest
 
 from rlspec.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 
-TESTS = Path(__file__).parent
+SUPPORT = Path(__file__).parent.parent / "support"  # where user_implementations.py lives
 
 # Sutton & Barto (2018), Figure 3.2 (random policy) and Figure 3.5 (optimal), 1 decimal.
 FIGURE_3_2 = [[3.3, 8.8, 4.4, 5.3, 1.5], [1.5, 3.0, 2.3, 1.9, 0.5], [0.1, 0.7, 0.7, 0.4, -0.4],
@@ -96,7 +96,7 @@ def test_list_names_mdps_and_oracles(capsys):
 
 
 def test_check_exit_codes(capsys, monkeypatch):
-    monkeypatch.chdir(TESTS)
+    monkeypatch.chdir(SUPPORT)
     code, out, _ = run(capsys, "check", "optimal-values", "user_implementations:value_iteration",
                        "--max-examples", "10")
     assert code == EXIT_OK and "PASS" in out
@@ -108,7 +108,7 @@ def test_check_exit_codes(capsys, monkeypatch):
 
 
 def test_check_with_adapter_and_renames(capsys, monkeypatch):
-    monkeypatch.chdir(TESTS)
+    monkeypatch.chdir(SUPPORT)
     code, out, _ = run(capsys, "check", "policy-evaluation", "user_implementations:evaluate_action_major",
                        "--adapter", "action-major", "--rename", "transitions=P", "--rename", "rewards=R",
                        "--rename", "gamma=discount", "--rename", "policy=pi", "--max-examples", "10")
@@ -141,7 +141,7 @@ def test_verify_exits_1_and_shows_the_counterexample_when_a_reference_is_wrong(c
 
 
 def test_check_with_a_gae_convention_adapter(capsys, monkeypatch):
-    monkeypatch.chdir(TESTS)
+    monkeypatch.chdir(SUPPORT)
     command = ("user_implementations_policy_gradient:gae_cleanrl", "--adapter", "gae-cleanrl",
                "--max-examples", "20")
     code, out, _ = run(capsys, "check", "gae-no-truncation", *command)
