@@ -94,7 +94,8 @@ def test_cited_headings_are_in_the_notes(entry):
             assert heading in text, f"{entry.id}: {heading!r} is not in {seed.name}"
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=lambda entry: entry.id)
+@pytest.mark.parametrize("entry", [pytest.param(entry, marks=pytest.mark.spec(entry.id))
+                                   for entry in ENTRIES], ids=lambda entry: entry.id)
 def test_every_entry_verifies(entry):
     result = verify_entry(entry, max_examples=15)
     assert result.passed, result.error or str(result.report)

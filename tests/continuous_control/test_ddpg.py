@@ -95,6 +95,7 @@ def _gradient_tolerance(problem) -> float:
     return SAFETY * (n + m) ** 2 * EPS * kappa * max(1.0, size)
 
 
+@pytest.mark.spec("dpg.deterministic-policy-gradient")
 @given(lqr_problems())
 @example({"dynamics": np.array([[0.5]]), "control": np.array([[1.0]]), "state_cost": np.array([[1.0]]),
           "action_cost": np.array([[1.0]]), "gain": np.array([[0.0]]),
@@ -106,6 +107,7 @@ def test_dpg_theorem_matches_autograd_of_the_closed_form_objective(problem):
     np.testing.assert_allclose(by_theorem, by_autograd, rtol=0, atol=_gradient_tolerance(problem))
 
 
+@pytest.mark.spec("dpg.deterministic-policy-gradient")
 @given(lqr_problems())
 def test_autograd_oracle_matches_finite_differences_of_scipys_lyapunov_solution(problem):
     """Central differences with h = eps^(1/3) max(1, |K|): truncation h^2 |J'''| / 6 plus
@@ -122,6 +124,7 @@ def test_autograd_oracle_matches_finite_differences_of_scipys_lyapunov_solution(
     np.testing.assert_allclose(by_autograd, by_differences, rtol=0, atol=tolerance)
 
 
+@pytest.mark.spec("dpg.deterministic-policy-gradient")
 @given(lqr_problems(n_states=1, n_actions=1))
 def test_autograd_oracle_matches_sympy_in_one_dimension(problem):
     """Exact rational derivative vs the float oracle: the float one is off by the solve's
@@ -131,12 +134,14 @@ def test_autograd_oracle_matches_sympy_in_one_dimension(problem):
     assert abs(float(by_autograd[0, 0]) - float(exact)) <= _gradient_tolerance(problem)
 
 
+@pytest.mark.spec("dpg.deterministic-policy-gradient")
 def test_dpg_theorem_test_fails_with_a_planted_bug(monkeypatch):
     for planted in (bugs.dpg_myopic, bugs.dpg_start_states_only, bugs.dpg_normalised_visits):
         monkeypatch.setattr(ddpg, "deterministic_policy_gradient_lqr", planted)
         assert fails(test_dpg_theorem_matches_autograd_of_the_closed_form_objective), planted.__name__
 
 
+@pytest.mark.spec("dpg.deterministic-policy-gradient")
 @pytest.mark.parametrize("change, message", [
     ({"dynamics": np.array([[2.0]])}, "spectral radius"),
     ({"action_cost": np.array([[1.0, 1.0], [0.0, 1.0]]), "control": np.ones((1, 2)),
@@ -166,6 +171,7 @@ params = st.integers(1, 6).flatmap(
     lambda pair: (np.array(pair[0]), np.array(pair[1])))
 
 
+@pytest.mark.spec("ddpg.soft-target-update")
 @given(params, TAUS)
 @example((np.array([0.0, 2.0, -1.0]), np.array([1.0, 2.0, 3.0])), 0.25)
 def test_soft_update_matches_exact_rationals(target_and_online, tau):
@@ -176,6 +182,7 @@ def test_soft_update_matches_exact_rationals(target_and_online, tau):
     assert np.all(np.abs(got - oracle.soft_target_update_exact(target, online, tau)) <= tolerance)
 
 
+@pytest.mark.spec("ddpg.soft-target-update")
 @given(params, TAUS, st.integers(1, 40))
 def test_repeated_soft_updates_converge_geometrically(target_and_online, tau, k):
     """theta'_k - theta = (1 - tau)^k (theta'_0 - theta): the exact one-step oracle applied
@@ -195,6 +202,7 @@ def test_repeated_soft_updates_converge_geometrically(target_and_online, tau, k)
     assert np.all(np.abs(reference_steps - online) <= np.abs(target - online) + 5 * k * EPS * scale)
 
 
+@pytest.mark.spec("ddpg.soft-target-update")
 def test_tau_one_is_a_hard_copy_and_tau_zero_freezes():
     target, online = np.array([5.0, -5.0, 0.1]), np.array([1.0, 2.0, 0.3])
     assert np.array_equal(ddpg.soft_target_update(target, online, 1.0), online)
@@ -202,6 +210,7 @@ def test_tau_one_is_a_hard_copy_and_tau_zero_freezes():
     assert np.array_equal(oracle.soft_target_after_updates(target, online, 1.0, 3), online)
 
 
+@pytest.mark.spec("ddpg.soft-target-update")
 def test_soft_update_theorem_tests_fail_with_planted_bugs(monkeypatch):
     for planted in (bugs.soft_update_reversed, bugs.soft_update_target_twice):
         monkeypatch.setattr(ddpg, "soft_target_update", planted)
@@ -209,6 +218,7 @@ def test_soft_update_theorem_tests_fail_with_planted_bugs(monkeypatch):
         assert fails(test_repeated_soft_updates_converge_geometrically), planted.__name__
 
 
+@pytest.mark.spec("ddpg.soft-target-update")
 @pytest.mark.parametrize("target, online, tau, message", [
     ([0.0], [1.0], 1.5, "tau must lie in [0, 1]"),
     ([0.0], [1.0], "fast", "tau must be a number"),
@@ -230,6 +240,7 @@ flags = st.integers(1, 6).flatmap(lambda n: st.tuples(
     lambda columns: tuple(np.array(c, dtype=np.float64) for c in columns))
 
 
+@pytest.mark.spec("ddpg.critic-target")
 @given(flags, st.sampled_from([0.99, 0.5, 0.0, 1.0]))
 def test_ddpg_target_matches_exact_rationals(batch, gamma):
     rewards, terminated, truncated, next_q = batch
@@ -271,6 +282,7 @@ def _one_step_batch(transitions, rewards, values_next, mu):
     return pairs, r, terminated, next_q
 
 
+@pytest.mark.spec("ddpg.critic-target")
 @given(deterministic_chains())
 def test_ddpg_target_at_q_mu_returns_q_mu(chain):
     """Q^mu (by the linear-solve oracle) is the fixed point of the target map: y(s, a) =
@@ -284,6 +296,7 @@ def test_ddpg_target_at_q_mu_returns_q_mu(chain):
     np.testing.assert_allclose(targets, [q_mu[s, a] for s, a in pairs], rtol=0, atol=tolerance)
 
 
+@pytest.mark.spec("ddpg.critic-target")
 def test_truncation_bootstraps_and_termination_does_not():
     rewards, next_q = np.ones(4), np.full(4, 10.0)
     terminated, truncated = np.array([0.0, 1, 0, 1]), np.array([0.0, 0, 1, 1])
@@ -293,6 +306,7 @@ def test_truncation_bootstraps_and_termination_does_not():
                                    next_q, 0.5).tolist() == [6, 1, 6, 1]
 
 
+@pytest.mark.spec("ddpg.critic-target")
 def test_ddpg_target_test_fails_with_a_planted_bug(monkeypatch):
     monkeypatch.setattr(ddpg, "ddpg_critic_target", bugs.ddpg_target_no_mask)
     assert fails(test_ddpg_target_at_q_mu_returns_q_mu)
@@ -301,6 +315,7 @@ def test_ddpg_target_test_fails_with_a_planted_bug(monkeypatch):
     assert fails(test_ddpg_target_matches_exact_rationals)
 
 
+@pytest.mark.spec("ddpg.critic-target")
 @pytest.mark.parametrize("change, message", [
     ({"terminated": [0.5, 0.0]}, "terminated[N] must hold 0/1 flags or booleans, got 0.5 at index 0"),
     ({"truncated": [0.0]}, "truncated[N] must have shape (2,)"),

@@ -9,8 +9,11 @@ oracles (a linear solve, exact rationals), and the numbers are chosen to be exac
 from fractions import Fraction
 
 import numpy as np
+import pytest
 
 from rlspec.oracles import continuous_control, policy_evaluation
+
+pytestmark = pytest.mark.spec("ddpg.critic-target")
 
 
 def _chain():

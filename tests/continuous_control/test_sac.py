@@ -52,6 +52,7 @@ def sac_batches(draw):
             "gamma": draw(st.sampled_from([0.99, 0.5, 0.0, 1.0]))}
 
 
+@pytest.mark.spec("sac.soft-bellman-target")
 @given(sac_batches())
 def test_sac_target_matches_exact_rationals(batch):
     # min(q1, q2) - alpha lp: 2 roundings; r + gamma (.): 2 more; each <= eps of its size.
@@ -64,6 +65,7 @@ def test_sac_target_matches_exact_rationals(batch):
     assert np.all(np.abs(got - exact) <= 4 * EPS * size)
 
 
+@pytest.mark.spec("sac.soft-bellman-target")
 @given(strategies.mdps_with_policy(kind="stochastic", episodic=False),
        st.sampled_from([0.5, 0.125, 1.0]))
 def test_sac_target_averaged_over_the_policy_is_the_soft_bellman_backup(mdp_and_policy, alpha):
@@ -91,6 +93,7 @@ def test_sac_target_averaged_over_the_policy_is_the_soft_bellman_backup(mdp_and_
             assert abs(float(weights @ targets) - q_soft[s, a]) <= tolerance
 
 
+@pytest.mark.spec("sac.soft-bellman-target")
 @given(sac_batches())
 def test_sac_target_with_alpha_zero_is_the_td3_target(batch):
     batch = {**batch, "alpha": 0.0}
@@ -121,6 +124,7 @@ def _log_prob_tolerance(case) -> np.ndarray:
     return SAFETY * EPS * size.sum(axis=1)
 
 
+@pytest.mark.spec("sac.squashed-gaussian-log-prob")
 @given(squashed_cases())
 @example({"mean": np.array([[50.0]]), "log_std": np.array([[0.0]]), "pre_tanh": np.array([[50.0]])})
 def test_log_prob_matches_the_high_precision_change_of_variables(case):
@@ -137,6 +141,7 @@ CDF_CASES = [
 ]
 
 
+@pytest.mark.spec("sac.squashed-gaussian-log-prob")
 @pytest.mark.parametrize("mean, log_std, pre_tanh", CDF_CASES)
 def test_change_of_variables_oracle_matches_the_derivative_of_the_cdf(mean, log_std, pre_tanh):
     """Both oracles carry more than 25 correct digits before rounding to float64, so after
@@ -149,6 +154,7 @@ def test_change_of_variables_oracle_matches_the_derivative_of_the_cdf(mean, log_
 NORMALISATION_CASES = [(0.0, 0.0), (0.5, -1.0), (-1.0, 0.5), (2.0, -2.0), (0.0, 0.5), (3.0, -0.5)]
 
 
+@pytest.mark.spec("sac.squashed-gaussian-log-prob")
 def test_squashed_density_integrates_to_one_over_the_action_interval():
     """int_{-1}^{1} pi(a) da = 1 for the reference's density, by scipy's adaptive quadrature
     in a (no change of variables): tolerance 10 times quad's own error estimate, at least
@@ -163,6 +169,7 @@ def test_squashed_density_integrates_to_one_over_the_action_interval():
         assert abs(total - 1.0) <= max(1e-8, 10 * error), (mean, log_std, total)
 
 
+@pytest.mark.spec("sac.squashed-gaussian-log-prob")
 def test_sympy_derives_the_density_and_the_stable_form():
     a, u = sympy.Symbol("a", real=True), sympy.Symbol("u", real=True)
     mu, sigma = sympy.Symbol("mu", real=True), sympy.Symbol("sigma", positive=True)
@@ -174,6 +181,7 @@ def test_sympy_derives_the_density_and_the_stable_form():
     assert sympy.simplify((sympy.exp(stable) - (1 - sympy.tanh(u) ** 2)).rewrite(sympy.exp)) == 0
 
 
+@pytest.mark.spec("sac.squashed-gaussian-log-prob")
 def test_log_prob_is_finite_for_extreme_pre_tanh_values():
     u = np.array([[20.0], [-20.0], [50.0], [-50.0], [710.0], [-710.0], [1e6], [-1e6]])
     got = sac.squashed_gaussian_log_prob(u, np.zeros_like(u), u)
@@ -183,6 +191,7 @@ def test_log_prob_is_finite_for_extreme_pre_tanh_values():
     np.testing.assert_allclose(got, expected, rtol=SAFETY * EPS, atol=SAFETY * EPS)
 
 
+@pytest.mark.spec("sac.squashed-gaussian-log-prob")
 @pytest.mark.parametrize("change, message", [
     ({"log_std": [[0.0, 0.0]]}, "log_std[N, d] (the shape of mean) must have shape (1, 1)"),
     ({"pre_tanh": [[np.inf]]}, "pre_tanh[N, d] contains an infinite value"),
@@ -212,6 +221,7 @@ def _reference_value_and_gradient(form, log_alpha, log_probs, target_entropy):
     return float(loss.detach()), float(parameter.grad)
 
 
+@pytest.mark.spec("sac.temperature-loss-log-alpha", "sac.temperature-loss")
 @given(temperature_cases)
 def test_temperature_loss_value_and_gradient_match_the_closed_form(case):
     """Float64 torch: exp(log_alpha) within 1 ulp, the mean of N terms within N eps of the sum
@@ -227,6 +237,7 @@ def test_temperature_loss_value_and_gradient_match_the_closed_form(case):
         assert abs(gradient - expected_gradient) <= tolerance, form
 
 
+@pytest.mark.spec("sac.temperature-loss-log-alpha", "sac.temperature-loss")
 @given(temperature_cases)
 def test_temperature_gradient_oracle_matches_numerical_differentiation(case):
     """mpmath's numerical derivative at 40 digits vs the closed-form derivative: both are
@@ -237,6 +248,7 @@ def test_temperature_gradient_oracle_matches_numerical_differentiation(case):
         assert abs(closed_form - numerical) <= 2 * EPS * abs(closed_form), form
 
 
+@pytest.mark.spec("sac.temperature-loss-log-alpha", "sac.temperature-loss")
 @given(temperature_cases)
 @example((0.0, np.array([1.0, 2.0]), -1.0))
 def test_alpha_rises_when_entropy_is_below_target_and_falls_above(case):
@@ -249,6 +261,7 @@ def test_alpha_rises_when_entropy_is_below_target_and_falls_above(case):
         assert np.sign(-gradient) == np.sign(shortfall), (form, gradient, shortfall)
 
 
+@pytest.mark.spec("sac.temperature-loss-log-alpha")
 @given(temperature_cases)
 def test_both_temperature_forms_step_the_same_way(case):
     """d/dlog_alpha of eq. (18) is alpha times that of the log form (tolerance as above)."""
@@ -260,6 +273,7 @@ def test_both_temperature_forms_step_the_same_way(case):
     assert abs(alpha_form - math.exp(log_alpha) * log_form) <= tolerance
 
 
+@pytest.mark.spec("sac.temperature-loss")
 def test_temperature_loss_passes_torch_gradcheck():
     log_probs = torch.tensor([-1.5, 0.25, 2.0], dtype=torch.float64)
     for loss in (sac.temperature_loss, sac.temperature_loss_log_alpha):
@@ -284,6 +298,7 @@ def _reference_actor_gradients(log_probs, q1, q2, alpha):
                                   for leaf in leaves]
 
 
+@pytest.mark.spec("sac.actor-loss")
 @given(actor_cases)
 @example((np.array([-2.0, 0.0]), np.array([1.0, 3.0]), np.array([2.0, -1.0]), 0.5))
 def test_actor_loss_value_and_gradients_match_the_closed_form(case):
@@ -303,6 +318,7 @@ def test_actor_loss_value_and_gradients_match_the_closed_form(case):
     np.testing.assert_allclose((g_q1 + g_q2)[~free], -1.0 / n, rtol=2 * EPS)
 
 
+@pytest.mark.spec("sac.actor-loss")
 @given(actor_cases)
 def test_actor_loss_gradient_oracle_matches_exact_differences(case):
     exact = oracle.actor_loss_exact(*case)
@@ -330,6 +346,7 @@ def _squashed_pipeline(weights, log_std_bias, alpha=0.5):
     return sac.sac_actor_loss(log_probs, q1, q2, alpha)
 
 
+@pytest.mark.spec("sac.actor-loss")
 def test_actor_loss_trains_the_actor_through_a_reparameterised_sample():
     """Autograd through tanh(mean + sigma eps), the log-density and the min of the critics
     agrees with finite differences of the same composite (torch.autograd.gradcheck, float64);
@@ -343,6 +360,7 @@ def test_actor_loss_trains_the_actor_through_a_reparameterised_sample():
     assert not torch.allclose(gradients[0], gradients[1])
 
 
+@pytest.mark.spec("sac.actor-loss", "sac.temperature-loss")
 @pytest.mark.parametrize("call, message", [
     (lambda: sac.temperature_loss(torch.tensor(0.0), torch.tensor([[1.0]]), -1.0),
      "log_probs[N] must be 1-D"),
@@ -395,6 +413,13 @@ MUTANTS = [
 ]
 
 
+@pytest.mark.spec(
+    "sac.actor-loss",
+    "sac.soft-bellman-target",
+    "sac.squashed-gaussian-log-prob",
+    "sac.temperature-loss-log-alpha",
+    "sac.temperature-loss",
+)
 @pytest.mark.parametrize("theorem, attribute, planted", MUTANTS,
                          ids=lambda value: getattr(value, "__name__", value))
 def test_sac_theorem_tests_fail_with_planted_bugs(theorem, attribute, planted, monkeypatch):

@@ -41,6 +41,7 @@ GAMMAS = st.sampled_from([0.99, 0.5, 0.0, 1.0])
 
 # ---------------------------------------------------------------- clipped double Q
 
+@pytest.mark.spec("td3.clipped-double-q-target")
 @given(twin_batches, GAMMAS)
 def test_td3_target_matches_exact_rationals(batch, gamma):
     rewards, terminated, truncated, q1, q2 = batch
@@ -51,6 +52,7 @@ def test_td3_target_matches_exact_rationals(batch, gamma):
     assert np.all(np.abs(got - exact) <= tolerance)
 
 
+@pytest.mark.spec("td3.clipped-double-q-target")
 @given(twin_batches, GAMMAS)
 @example((np.zeros(2), np.zeros(2), np.zeros(2), np.array([-3.0, 2.0]), np.array([1.0, -6.0])), 0.5)
 def test_td3_target_is_at_most_either_single_critic_target(batch, gamma):
@@ -65,6 +67,7 @@ def test_td3_target_is_at_most_either_single_critic_target(batch, gamma):
     assert np.array_equal(got, np.minimum(first, second))
 
 
+@pytest.mark.spec("td3.clipped-double-q-target")
 @given(deterministic_chains(), st.integers(1, 8))
 def test_td3_target_with_equal_critics_at_q_mu_returns_q_mu(chain, overestimate):
     """Critic 1 = Q^mu, critic 2 = Q^mu + an overestimate: the min picks Q^mu, so the target
@@ -93,6 +96,7 @@ def smoothing_cases(draw):
             "action_low": low, "action_high": low + width}
 
 
+@pytest.mark.spec("td3.target-policy-smoothing")
 @given(smoothing_cases())
 def test_smoothing_matches_both_oracles(case):
     """The inputs are multiples of 1/8 far from overflow, so every sum is exact in binary and
@@ -102,6 +106,7 @@ def test_smoothing_matches_both_oracles(case):
     assert np.array_equal(td3.target_policy_smoothing(**case), exact)
 
 
+@pytest.mark.spec("td3.target-policy-smoothing")
 @given(smoothing_cases())
 def test_smoothed_action_stays_within_bounds_and_within_c_of_the_target_action(case):
     smoothed = td3.target_policy_smoothing(**case)
@@ -114,6 +119,7 @@ def test_smoothed_action_stays_within_bounds_and_within_c_of_the_target_action(c
     assert np.array_equal(smoothed[free], (case["next_actions"] + case["noise"])[free])
 
 
+@pytest.mark.spec("td3.target-policy-smoothing")
 @pytest.mark.parametrize("change, message", [
     ({"noise": [[0.1, 0.2]]}, "noise[N, d] (the shape of next_actions) must have shape (1, 1)"),
     ({"noise_clip": -0.5}, "noise_clip must be non-negative"),
@@ -132,6 +138,7 @@ def test_smoothing_rejects_bad_input_with_a_clear_error(change, message):
 schedules = st.tuples(st.integers(0, 30), st.integers(1, 6))
 
 
+@pytest.mark.spec("td3.delayed-policy-updates")
 @given(schedules)
 @example((5, 2))
 def test_schedule_matches_both_oracles(n_and_d):
@@ -141,6 +148,7 @@ def test_schedule_matches_both_oracles(n_and_d):
     assert np.array_equal(td3.delayed_update_schedule(n, d), closed_form)
 
 
+@pytest.mark.spec("td3.delayed-policy-updates")
 @given(schedules)
 def test_schedule_has_floor_n_over_d_actor_updates_each_after_d_critic_updates(n_and_d):
     n, d = n_and_d
@@ -152,6 +160,7 @@ def test_schedule_has_floor_n_over_d_actor_updates_each_after_d_critic_updates(n
     assert np.all(np.diff(np.concatenate([[0], moments])) == d)  # d critic updates before each
 
 
+@pytest.mark.spec("td3.delayed-policy-updates")
 @pytest.mark.parametrize("n, d, message", [
     (5, 0, "policy_delay must be an integer >= 1"),
     (-1, 2, "n_updates must be an integer >= 0"),
@@ -180,6 +189,11 @@ MUTANTS = [
 ]
 
 
+@pytest.mark.spec(
+    "td3.clipped-double-q-target",
+    "td3.delayed-policy-updates",
+    "td3.target-policy-smoothing",
+)
 @pytest.mark.parametrize("theorem, attribute, planted", MUTANTS,
                          ids=lambda value: getattr(value, "__name__", value))
 def test_td3_theorem_tests_fail_with_planted_bugs(theorem, attribute, planted, monkeypatch):

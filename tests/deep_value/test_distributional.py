@@ -53,6 +53,7 @@ def _floats(array) -> np.ndarray:
     return np.vectorize(float, otypes=[float])(array)
 
 
+@pytest.mark.spec("c51.projection")
 @given(projections())
 def test_projection_matches_the_exact_oracle(case):
     got = distributional.categorical_projection(**case)
@@ -60,6 +61,7 @@ def test_projection_matches_the_exact_oracle(case):
                                rtol=0, atol=_tolerance(case))
 
 
+@pytest.mark.spec("c51.projection")
 @given(projections())
 def test_projection_oracles_agree(case):
     by_target_atom = oracle.categorical_projection_exact(**case)
@@ -67,6 +69,7 @@ def test_projection_oracles_agree(case):
     assert (by_target_atom == by_source_atom).all()
 
 
+@pytest.mark.spec("c51.projection")
 @given(projections())
 def test_projection_conserves_mass_and_keeps_the_mean_without_clipping(case):
     exact = oracle.categorical_projection_exact(**case)
@@ -85,6 +88,7 @@ def test_projection_conserves_mass_and_keeps_the_mean_without_clipping(case):
             assert abs(float(support @ got[b]) - float(target_mean)) <= _tolerance(case)
 
 
+@pytest.mark.spec("c51.projection")
 @given(projections(terminated=1))
 def test_terminal_transition_collapses_to_the_reward(case):
     """Terminated: every atom moves to clip(r), whatever the next distribution."""
@@ -97,6 +101,7 @@ def test_terminal_transition_collapses_to_the_reward(case):
     np.testing.assert_allclose(got, collapsed, rtol=0, atol=_tolerance(case))
 
 
+@pytest.mark.spec("c51.projection")
 @given(projections(terminated=0))
 def test_projection_is_the_identity_for_r_0_and_gamma_1(case):
     """r = 0, gamma = 1: every atom lands exactly on itself (b is an integer for all j)."""

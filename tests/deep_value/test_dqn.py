@@ -98,6 +98,7 @@ def test_reference_docstring_examples_hold():
 
 # ------------------------------------------------------------------------ targets
 
+@pytest.mark.spec("dqn.td-target")
 @given(batches())
 @example({"rewards": np.array([1.0]), "next_q_target": np.array([[5.0, 7.0]]),
           "next_q_online": np.array([[0.0, 0.0]]), "terminated": np.array([1.0]),
@@ -110,6 +111,7 @@ def test_dqn_target_matches_the_exact_oracle(batch):
     assert _distance(got, exact) <= _tolerance(batch["rewards"], batch["next_q_target"])
 
 
+@pytest.mark.spec("dqn.double-target")
 @given(batches())
 def test_double_dqn_target_is_an_admissible_exact_target(batch):
     admissible = oracle.double_dqn_targets_exact(batch["rewards"], batch["next_q_online"],
@@ -122,6 +124,7 @@ def test_double_dqn_target_is_an_admissible_exact_target(batch):
         assert min(abs(Fraction(float(value)) - option) for option in options) <= tolerance
 
 
+@pytest.mark.spec("dqn.double-target")
 @given(batches())
 def test_double_dqn_target_is_the_dqn_target_when_the_networks_agree(batch):
     q = batch["next_q_target"]
@@ -130,6 +133,7 @@ def test_double_dqn_target_is_the_dqn_target_when_the_networks_agree(batch):
     np.testing.assert_array_equal(double, single)
 
 
+@pytest.mark.spec("dqn.double-target")
 def test_max_estimator_overestimates_and_double_estimator_does_not_by_enumeration():
     """Two actions of true value 0 (and a second case with values (0, -1/2)); every estimate
     adds independent noise +-1/2 with probability 1/2.  Enumerating all 16 outcomes of two
@@ -160,6 +164,7 @@ def _leaves(batch):
     return q, next_q
 
 
+@pytest.mark.spec("dqn.huber-loss", "dqn.loss")
 @given(loss_batches())
 def test_dqn_losses_and_gradients_match_the_closed_form(batch):
     for kind, name in LOSSES.items():
@@ -179,6 +184,7 @@ def test_dqn_losses_and_gradients_match_the_closed_form(batch):
         assert next_q.grad is None, f"{kind}: the target received a gradient"
 
 
+@pytest.mark.spec("dqn.loss")
 @given(loss_batches())
 def test_loss_oracle_agrees_with_torch_autograd(batch):
     """The closed-form gradient against autograd of an independent vectorised expression."""
@@ -200,6 +206,7 @@ def test_loss_oracle_agrees_with_torch_autograd(batch):
         assert _distance(q.grad.numpy(), exact_gradient) <= tolerance
 
 
+@pytest.mark.spec("dqn.huber-loss", "dqn.loss")
 @pytest.mark.parametrize("name", sorted(LOSSES.values()))
 @pytest.mark.parametrize("q_values", [[[0.3, -1.2], [2.5, 0.7], [1.1, 4.0]],
                                       [[-2.0, 0.1], [0.4, 0.4], [3.3, -0.9]]])
@@ -215,6 +222,7 @@ def test_dqn_losses_pass_gradcheck(name, q_values):
     assert torch.autograd.gradcheck(lambda values: getattr(dqn, name)(values, *arguments), (q,))
 
 
+@pytest.mark.spec("dqn.huber-loss")
 @given(loss_batches(), st.data())
 def test_huber_loss_equals_squared_loss_for_small_errors(batch, data):
     targets = dqn.dqn_target(batch["rewards"], batch["next_q_target"], batch["terminated"],
@@ -244,6 +252,7 @@ def segments(draw):
             "gamma": draw(gammas), "n": draw(st.integers(1, 5))}
 
 
+@pytest.mark.spec("dqn.n-step-target")
 @given(segments())
 @example({"rewards": np.array([1.0, 1.0, 1.0]), "next_values": np.array([10.0, 20.0, 30.0]),
           "terminated": np.array([0.0, 0.0, 0.0]), "truncated": np.array([0.0, 1.0, 0.0]),
@@ -255,6 +264,7 @@ def test_n_step_targets_match_the_exact_oracle(segment):
     assert _distance(got, exact) <= scale
 
 
+@pytest.mark.spec("dqn.n-step-target", "dqn.td-target")
 @given(segments())
 def test_one_step_n_step_target_is_the_dqn_target(segment):
     one_step = dqn.n_step_q_targets(**{**segment, "n": 1})
@@ -264,6 +274,7 @@ def test_one_step_n_step_target_is_the_dqn_target(segment):
                                atol=_tolerance(segment["rewards"], segment["next_values"]))
 
 
+@pytest.mark.spec("dqn.n-step-target")
 @given(numbers([5]).flatmap(lambda r: st.tuples(st.just(r), st.integers(1, 5), numbers([5]))),
        st.integers(0, 3), gammas)
 def test_n_step_target_of_a_whole_terminated_episode_is_its_return(drawn, extra, gamma):
@@ -289,6 +300,7 @@ def dueling_inputs(draw):
             draw(st.sampled_from(["mean", "max"])))
 
 
+@pytest.mark.spec("dqn.dueling")
 @given(dueling_inputs())
 def test_dueling_aggregation_matches_the_exact_oracle(inputs):
     values, advantages, aggregation = inputs
@@ -297,6 +309,7 @@ def test_dueling_aggregation_matches_the_exact_oracle(inputs):
         _tolerance(values, advantages)
 
 
+@pytest.mark.spec("dqn.dueling")
 @given(dueling_inputs())
 def test_dueling_decomposition_recovers_v_and_the_centred_advantage(inputs):
     values, advantages, aggregation = inputs
@@ -310,6 +323,7 @@ def test_dueling_decomposition_recovers_v_and_the_centred_advantage(inputs):
                                q, rtol=0, atol=tolerance)
 
 
+@pytest.mark.spec("dqn.dueling")
 @pytest.mark.parametrize("n_actions", [1, 2, 3, 4])
 def test_dueling_null_space_shows_what_is_identifiable(n_actions):
     """Directions (dV, dA) that leave Q unchanged, exactly (sympy): with the mean or the max
@@ -342,6 +356,7 @@ def replay_inputs(draw):
     return capacity, experiences, draws
 
 
+@pytest.mark.spec("dqn.replay-buffer")
 @given(replay_inputs())
 def test_replay_buffer_sample_matches_the_exact_oracle(inputs):
     capacity, experiences, draws = inputs
@@ -349,6 +364,7 @@ def test_replay_buffer_sample_matches_the_exact_oracle(inputs):
                                   oracle.replay_sample_exact(capacity, experiences, draws))
 
 
+@pytest.mark.spec("dqn.replay-buffer")
 @given(replay_inputs())
 def test_replay_buffer_holds_the_last_capacity_experiences(inputs):
     """FIFO: sampling the middle of every slot returns exactly the last min(T, C) experiences,
@@ -365,6 +381,7 @@ def test_replay_buffer_holds_the_last_capacity_experiences(inputs):
     np.testing.assert_array_equal(sampled, experiences[owners])
 
 
+@pytest.mark.spec("dqn.replay-buffer")
 @pytest.mark.parametrize("capacity, added", [(1, 1), (3, 2), (3, 7), (5, 5), (4, 9)])
 def test_replay_sampling_is_exactly_uniform_over_filled_slots(capacity, added):
     """Exact integration over u: cut [0, 1) into 64 n cells of width 1/(64 n); each cell lies

@@ -10,6 +10,7 @@ every equality below is exact.
 from fractions import Fraction
 
 import numpy as np
+import pytest
 
 from rlspec.oracles import dqn as dqn_oracle
 from rlspec.oracles import dqn_prioritized, exact_rational
@@ -23,6 +24,7 @@ def _fractions(values) -> list[Fraction]:
 
 # ----------------------------------------------------------------------------- dqn.td-target
 
+@pytest.mark.spec("dqn.td-target")
 def test_notes_dqn_target_bootstraps_past_the_end_of_an_episode():
     """Seed 000 "DQN", 目标网络: target r + gamma max_a' Q_target(s', a'), for every transition.
 
@@ -49,6 +51,7 @@ def test_notes_dqn_target_bootstraps_past_the_end_of_an_episode():
 
 # ----------------------------------------------------------------------------- dqn.dueling
 
+@pytest.mark.spec("dqn.dueling")
 def test_notes_mean_dueling_value_is_the_mean_of_q_not_of_a():
     """Seed 000 "Dueling DQN", mean form: "此时 V(s) = (1/|A|) sum_a' A(s, a')".
 
@@ -62,6 +65,7 @@ def test_notes_mean_dueling_value_is_the_mean_of_q_not_of_a():
     assert max(dqn_oracle.dueling_exact([1.0], np.array([[1.0, 3.0]]), "max")[0]) == 1
 
 
+@pytest.mark.spec("dqn.dueling")
 def test_advantages_do_not_sum_to_zero_over_actions():
     """Seed 000 "Dueling DQN": "在同一个状态下，所有动作的优势值之和为 0".
 
@@ -84,6 +88,7 @@ def test_advantages_do_not_sum_to_zero_over_actions():
     assert sum(Fraction(p) * a for p, a in zip(policy[0], advantages)) == 0
 
 
+@pytest.mark.spec("dqn.dueling")
 def test_plain_dueling_sum_cannot_be_split_into_v_and_a():
     """Seed 003, 4-8: Q(s, a) = V(s) + A(s, a).  (V, A) = (1, (0, 2)) and (3, (-2, 0)) give the
     same Q = (1, 3), so V is not determined by Q; the symbolic null space of (V, A) -> Q
@@ -99,6 +104,7 @@ def test_plain_dueling_sum_cannot_be_split_into_v_and_a():
 
 # ----------------------------------------------------------------------------- dqn.n-step-target
 
+@pytest.mark.spec("dqn.n-step-target")
 def test_notes_n_step_formula_read_literally_is_not_the_n_step_return():
     """Seed 000 "其他改进内容": sum_{k<n} gamma^k r_{t+k} + gamma^k max_a' Q(s_{t+k}, a'), with k
     left over from the sum; read as k = n - 1 it bootstraps from s_{t+n-1} with gamma^(n-1).
@@ -136,6 +142,7 @@ def test_notes_n_step_formula_read_literally_is_not_the_n_step_return():
 
 # ----------------------------------------------------------------------------- per.importance-weights
 
+@pytest.mark.spec("per.importance-weights")
 def test_unnormalised_importance_weights_exceed_one():
     """Seed 000 PER: w_i = (N P(i))^-beta, without Schaul et al.'s division by max_i w_i.
 
@@ -152,6 +159,7 @@ def test_unnormalised_importance_weights_exceed_one():
 
 # ----------------------------------------------------------------------------- noisy.factorised-linear
 
+@pytest.mark.spec("noisy.factorised-linear")
 def test_scalar_noise_moves_every_output_along_one_direction():
     """Seed 000 噪声网络: "eps_w 和 eps_b 是将退火到 0 的随机标量".
 

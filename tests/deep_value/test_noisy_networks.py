@@ -46,12 +46,14 @@ def _tolerance(layer) -> float:
     return SAFETY * (layer["x"].shape[1] + 2) * EPS * scale
 
 
+@pytest.mark.spec("noisy.factorised-linear")
 @given(layers())
 def test_noisy_linear_matches_the_precise_oracle(layer):
     np.testing.assert_allclose(noisy_networks.noisy_linear(**layer), oracle.noisy_linear_precise(**layer),
                                rtol=0, atol=_tolerance(layer))
 
 
+@pytest.mark.spec("noisy.factorised-linear")
 @given(layers(max_size=2))
 def test_noisy_oracles_agree(layer):
     """Both round a (nearly) exact value to float once: they agree to the last bit or two."""
@@ -59,6 +61,7 @@ def test_noisy_oracles_agree(layer):
                                rtol=2 * EPS, atol=1e-300)
 
 
+@pytest.mark.spec("noisy.factorised-linear")
 @given(layers())
 def test_weight_noise_is_the_outer_product_of_f(layer):
     """With mu = 0, sigma_w = 1, sigma_b = 0 and the unit vectors as inputs, the output is the
@@ -76,6 +79,7 @@ def test_weight_noise_is_the_outer_product_of_f(layer):
     np.testing.assert_allclose(noisy_networks.noisy_linear(**bias_probe)[0], g, rtol=2 * EPS, atol=0)
 
 
+@pytest.mark.spec("noisy.factorised-linear")
 @given(layers())
 def test_flipping_the_output_noise_mirrors_the_perturbation(layer):
     """f is odd, so eps_out -> -eps_out negates the whole perturbation: the two outputs

@@ -41,6 +41,7 @@ def _relative(size) -> float:
 
 # ------------------------------------------------------------------------ probabilities
 
+@pytest.mark.spec("per.proportional-priority")
 @given(td_errors(), alphas, st.sampled_from([0.5, 0.01, 1.0, 1e-6]))
 def test_proportional_probabilities_match_the_precise_oracle(errors, alpha, epsilon):
     got = per.proportional_probabilities(errors, alpha, epsilon)
@@ -48,6 +49,7 @@ def test_proportional_probabilities_match_the_precise_oracle(errors, alpha, epsi
     np.testing.assert_allclose(got, precise, rtol=_relative(errors.size), atol=0)
 
 
+@pytest.mark.spec("per.proportional-priority", "per.rank-priority")
 @given(td_errors(), st.sampled_from([0, 1, 2]), st.sampled_from([0.5, 1.0, 0.25]))
 def test_probability_oracle_agrees_with_exact_rationals(errors, alpha, epsilon):
     """For integer alpha, P(i) is rational: exact Fractions are a second oracle for both the
@@ -65,6 +67,7 @@ def test_probability_oracle_agrees_with_exact_rationals(errors, alpha, epsilon):
                                    rtol=2 * EPS, atol=0)
 
 
+@pytest.mark.spec("per.rank-priority")
 @given(td_errors(bound=3, denominator=1), alphas)
 def test_rank_based_probabilities_match_the_precise_oracle(errors, alpha):
     got = per.rank_based_probabilities(errors, alpha)
@@ -86,6 +89,7 @@ def weight_inputs(draw):
     return priorities, indices, draw(alphas), draw(betas)
 
 
+@pytest.mark.spec("per.importance-weights")
 @given(weight_inputs())
 def test_importance_weights_match_the_precise_oracle(inputs):
     got = per.importance_weights(*inputs)
@@ -93,6 +97,7 @@ def test_importance_weights_match_the_precise_oracle(inputs):
                                rtol=2 * _relative(inputs[0].size), atol=0)
 
 
+@pytest.mark.spec("per.importance-weights")
 @given(weight_inputs())
 def test_normalised_weights_are_at_most_one_and_depend_on_alpha_beta_only(inputs):
     """0 < w <= 1, the least likely transition has weight 1, and w = (p_j / min p)^(-alpha beta)."""
@@ -108,6 +113,7 @@ def test_normalised_weights_are_at_most_one_and_depend_on_alpha_beta_only(inputs
 
 # ------------------------------------------------------------------------ beta schedule
 
+@pytest.mark.spec("per.beta-schedule")
 @given(st.integers(1, 60).flatmap(lambda total: st.tuples(st.integers(0, total + 5), st.just(total))),
        st.sampled_from([0.4, 0.0, 0.5, 0.6, 1.0]))
 def test_beta_schedule_matches_the_exact_schedule(step_and_total, beta_start):
@@ -120,6 +126,7 @@ def test_beta_schedule_matches_the_exact_schedule(step_and_total, beta_start):
         assert got == 1.0  # exactly 1 from the last step on
 
 
+@pytest.mark.spec("per.beta-schedule")
 @pytest.mark.parametrize("total", [1, 2, 3, 7, 100])
 @pytest.mark.parametrize("beta_start", [0.4, 0.6, 0.0, 1.0])
 def test_beta_schedule_oracles_agree(total, beta_start):
@@ -151,6 +158,7 @@ def trees(draw, positive_total=True):
     return priorities, indices, values, final
 
 
+@pytest.mark.spec("per.sum-tree")
 @given(trees(), st.lists(st.integers(0, 1023), max_size=6))
 def test_sum_tree_returns_the_prefix_sum_leaf(tree, fractions_of_total):
     priorities, indices, values, final = tree
@@ -161,6 +169,7 @@ def test_sum_tree_returns_the_prefix_sum_leaf(tree, fractions_of_total):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.spec("per.sum-tree")
 @given(trees())
 def test_sum_tree_sampling_measure_is_exactly_the_priorities(tree):
     """Exact integration over u: the set of draws mapped to leaf i has length p_i."""
@@ -186,6 +195,7 @@ def test_a_flat_array_sum_tree_samples_exactly_in_another_order():
     assert oracle.leaf_measures(3, cell, flat) == oracle.leaf_measures(3, cell, ours) == [1, 2, 3]
 
 
+@pytest.mark.spec("per.sum-tree")
 @given(trees(positive_total=False), st.lists(st.tuples(st.integers(0, 8), st.integers(0, 24)), max_size=12))
 def test_sum_tree_inner_nodes_are_the_sums_of_their_children(tree, updates):
     priorities = tree[0]
@@ -201,6 +211,7 @@ def test_sum_tree_inner_nodes_are_the_sums_of_their_children(tree, updates):
     assert sum_tree.total == sum(Fraction(p) for p in leaves)  # dyadic: the sums are exact
 
 
+@pytest.mark.spec("per.sum-tree")
 @given(trees(), st.lists(st.integers(0, 1023), min_size=1, max_size=8))
 def test_prefix_sum_oracles_agree(tree, fractions_of_total):
     """The linear scan against a binary search (numpy.searchsorted) of the cumulative sums,
@@ -221,6 +232,7 @@ FALSE_ALARM_RATE = 1e-3
 SEED, DRAWS = 20240611, 20_000
 
 
+@pytest.mark.spec("per.sum-tree")
 def test_sum_tree_sample_frequencies_pass_a_chi_square_test():
     """Real use: non-dyadic priorities (|delta| + eps)^alpha and float uniform draws."""
     errors = np.array([0.3, -1.7, 0.0, 2.2, 0.9, -0.4, 1.1, 0.05, -2.9, 0.6])

@@ -41,6 +41,7 @@ def _sup_distance(u, v) -> Fraction:
 
 # ------------------------------------------------------ mdp.bellman-optimality-operator
 
+@pytest.mark.spec("mdp.bellman-optimality-operator")
 def test_optimality_operator_is_no_contraction_at_gamma_one():
     """Seed 000, 贝尔曼回溯算子: "是一个压缩映射，存在唯一不动点", with no condition on gamma.
 
@@ -75,6 +76,7 @@ def test_optimality_operator_is_no_contraction_at_gamma_one():
 
 # ------------------------------------------------------- mdp.policy-improvement-theorem
 
+@pytest.mark.spec("mdp.policy-improvement-theorem")
 def test_policy_improvement_theorem_fails_at_gamma_one_when_the_new_policy_never_terminates():
     """Seed 000, 策略提升定理: Q^pi(s, pi'(s)) >= V^pi(s) for all s  =>  V^pi' >= V^pi.
 
@@ -120,6 +122,7 @@ def test_policy_improvement_theorem_fails_at_gamma_one_when_the_new_policy_never
 
 # ----------------------------------------------------------------- mdp.epsilon-greedy
 
+@pytest.mark.spec("mdp.epsilon-greedy")
 def test_epsilon_greedy_formula_is_ambiguous_with_ties():
     """Seed 000, ε-贪婪: pi(a|s) = eps/|A| + 1 - eps "if a = argmax Q", else eps/|A|.
 
@@ -172,6 +175,7 @@ POLICY_1 = np.array([[0.5, 0.5], [0.5, 0.5], [1.0, 0.0]])
 POLICY_2 = np.array([[0.5, 0.5], [0.5, 0.5], [0.0, 1.0]])
 
 
+@pytest.mark.spec("mdp.occupancy-theorem-1")
 def test_theorem_1_fails_where_the_policy_never_visits():
     """Seed 000, 占用度量, 定理1: rho^{pi_1} = rho^{pi_2}  <=>  pi_1 = pi_2.
 
@@ -202,6 +206,7 @@ def test_theorem_1_fails_where_the_policy_never_visits():
     assert rho_1[2, 0] == visits_to_2 and rho_2[2, 0] == 0.0
 
 
+@pytest.mark.spec("mdp.occupancy-theorem-2")
 def test_theorem_2_quotient_is_undefined_where_rho_is_zero():
     """Seed 000, 占用度量, 定理2: the unique policy generating rho is rho / sum_a rho.
 
@@ -233,6 +238,7 @@ def test_theorem_2_quotient_is_undefined_where_rho_is_zero():
 
 # --------------------------------------------------------------- pg.importance-sampling
 
+@pytest.mark.spec("pg.importance-sampling")
 def test_importance_sampling_is_biased_when_q_misses_part_of_p():
     """Seed 001, "6. 重要性采样": E_p[f] = sum_x f p (q/q) = E_q[f p / q].
 
@@ -262,6 +268,7 @@ def test_importance_sampling_is_biased_when_q_misses_part_of_p():
 
 # ------------------------------------------------------------ pg.policy-gradient-theorem
 
+@pytest.mark.spec("pg.policy-gradient-theorem")
 @pytest.mark.parametrize("gamma", [0.5, 0.9])
 def test_policy_gradient_theorem_needs_the_discounted_visitation_weights(gamma):
     """Seed 002, 复习：策略梯度定理: dJ/dtheta = E_{pi_theta}[d log pi(a|s)/d theta Q(s, a)].

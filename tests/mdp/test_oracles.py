@@ -12,6 +12,7 @@ None of these imports rlspec.reference.
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -36,6 +37,7 @@ def _condition_number(mdp, policy) -> float:
     return float(np.linalg.cond(system, np.inf)) if free.any() else 1.0
 
 
+@pytest.mark.spec("dp.policy-evaluation")
 @given(episodic_or_not)
 def test_linear_solve_matches_exact_rational_evaluation(mdp_and_policy):
     mdp, policy = mdp_and_policy
@@ -68,6 +70,7 @@ def test_sparse_solve_on_taxi_matches_dense():
     np.testing.assert_allclose(sparse, dense, rtol=0, atol=tolerance)
 
 
+@pytest.mark.spec("dp.value-iteration")
 @given(st.booleans().flatmap(lambda flag: strategies.mdps(episodic=flag)))
 def test_lp_optimum_matches_exact_policy_iteration(mdp):
     exact, optimal_actions = exact_rational.optimal_values_exact(*_tables(mdp))
@@ -81,6 +84,7 @@ def test_lp_optimum_matches_exact_policy_iteration(mdp):
     assert exact_rational.evaluate_policy_exact(*_tables(mdp), policy) == exact
 
 
+@pytest.mark.spec("mdp.occupancy-theorem-2")
 @given(strategies.mdps(episodic=False))
 def test_lp_dual_is_the_occupancy_measure_of_an_optimal_policy(mdp):
     rho = linear_program.optimal_occupancy_lp(*_tables(mdp), mdp.initial_distribution)
@@ -115,6 +119,7 @@ def test_occupancy_closed_form_is_a_distribution_obeying_the_flow_equation(mdp_a
     np.testing.assert_allclose(nu, flow, rtol=0, atol=tolerance)
 
 
+@pytest.mark.spec("pg.policy-gradient-theorem")
 @given(strategies.mdps(episodic=False, max_states=4, max_actions=3), st.data())
 def test_policy_gradient_closed_form_matches_finite_differences(mdp, data):
     theta = data.draw(strategies.softmax_parameters(mdp.n_states, mdp.n_actions))

@@ -5,6 +5,7 @@ derived in rlspec.oracles.accuracy."""
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -38,6 +39,7 @@ def _solve_tolerance(mdp, values) -> float:
                                            float(np.abs(values).max(initial=0.0)))
 
 
+@pytest.mark.spec("mdp.return")
 @given(st.lists(st.integers(-4, 4), min_size=1, max_size=12), st.sampled_from([0.5, 0.0, 1.0, 0.9, 0.99]))
 @example([1, 0, 2], 0.5)
 def test_discounted_returns_match_the_exact_sum(rewards, gamma):
@@ -49,6 +51,7 @@ def test_discounted_returns_match_the_exact_sum(rewards, gamma):
     assert max(abs(Fraction(g) - e) for g, e in zip(got, exact)) <= tolerance
 
 
+@pytest.mark.spec("mdp.bellman-expectation-v")
 @given(any_mdp_and_policy)
 def test_bellman_expectation_equation_for_v_holds_at_the_linear_solve(mdp_and_policy):
     mdp, policy = mdp_and_policy
@@ -60,6 +63,7 @@ def test_bellman_expectation_equation_for_v_holds_at_the_linear_solve(mdp_and_po
     np.testing.assert_allclose(backed_up, v_pi, rtol=0, atol=tolerance)
 
 
+@pytest.mark.spec("mdp.bellman-expectation-q")
 @given(any_mdp_and_policy)
 def test_bellman_expectation_equation_for_q_holds_at_the_linear_solve(mdp_and_policy):
     mdp, policy = mdp_and_policy
@@ -73,6 +77,7 @@ def test_bellman_expectation_equation_for_q_holds_at_the_linear_solve(mdp_and_po
     np.testing.assert_allclose((policy * q_pi).sum(axis=1), _exact_floats(v_exact), rtol=0, atol=tolerance)
 
 
+@pytest.mark.spec("mdp.bellman-matrix-form")
 @given(discounted_mdp_and_policy)
 def test_matrix_form_solution_matches_the_linear_solve(mdp_and_policy):
     mdp, policy = mdp_and_policy
@@ -81,6 +86,7 @@ def test_matrix_form_solution_matches_the_linear_solve(mdp_and_policy):
     np.testing.assert_allclose(got, exact, rtol=0, atol=_solve_tolerance(mdp, exact))
 
 
+@pytest.mark.spec("mdp.bellman-optimality-operator")
 @given(strategies.mdps(), st.data())
 def test_optimality_operator_is_a_gamma_contraction(mdp, data):
     u = np.array(data.draw(st.lists(st.integers(-8, 8), min_size=mdp.n_states, max_size=mdp.n_states)), float)
@@ -92,6 +98,7 @@ def test_optimality_operator_is_a_gamma_contraction(mdp, data):
     assert after <= mdp.gamma * before + rounding
 
 
+@pytest.mark.spec("mdp.bellman-optimality-operator")
 @given(strategies.mdps(), value_vectors)
 def test_v_star_is_the_unique_fixed_point_of_the_optimality_operator(mdp, start):
     v_star = _exact_floats(exact_rational.optimal_values_exact(*_tables(mdp))[0])
@@ -106,6 +113,7 @@ def test_v_star_is_the_unique_fixed_point_of_the_optimality_operator(mdp, start)
         assert np.abs(u - v_star).max() <= mdp.gamma ** k * distance + k * rounding
 
 
+@pytest.mark.spec("dp.policy-improvement", "mdp.policy-improvement-theorem")
 @given(any_mdp_and_policy)
 def test_policy_improvement_dominates_everywhere(mdp_and_policy):
     mdp, policy = mdp_and_policy
@@ -123,6 +131,7 @@ def test_policy_improvement_dominates_everywhere(mdp_and_policy):
         assert all(abs(old - best) <= slack for old, best in zip(v_pi, v_star))
 
 
+@pytest.mark.spec("mdp.state-action-occupancy", "mdp.state-occupancy")
 @given(discounted_mdp_and_policy, st.data())
 def test_state_occupancy_satisfies_its_flow_equation_and_sums_to_one(mdp_and_policy, data):
     mdp, policy = mdp_and_policy
@@ -138,6 +147,7 @@ def test_state_occupancy_satisfies_its_flow_equation_and_sums_to_one(mdp_and_pol
         rtol=0, atol=tolerance + _solve_tolerance(mdp, nu))
 
 
+@pytest.mark.spec("mdp.occupancy-theorem-1")
 @given(discounted_mdp_and_policy, st.data())
 def test_occupancy_determines_the_policy_on_visited_states(mdp_and_policy, data):
     mdp, policy = mdp_and_policy
@@ -152,6 +162,7 @@ def test_occupancy_determines_the_policy_on_visited_states(mdp_and_policy, data)
     np.testing.assert_allclose(regenerated, rho, rtol=0, atol=1e-9)
 
 
+@pytest.mark.spec("dp.policy-evaluation")
 @given(any_mdp_and_policy)
 def test_iterative_evaluation_is_within_its_stopping_bound(mdp_and_policy):
     mdp, policy = mdp_and_policy
@@ -163,6 +174,7 @@ def test_iterative_evaluation_is_within_its_stopping_bound(mdp_and_policy):
     np.testing.assert_allclose(got, exact, rtol=0, atol=tolerance)
 
 
+@pytest.mark.spec("dp.value-iteration")
 @given(any_mdp)
 def test_value_iteration_reaches_the_lp_optimum(mdp):
     lp = linear_program.optimal_values_lp(*_tables(mdp))
@@ -174,6 +186,7 @@ def test_value_iteration_reaches_the_lp_optimum(mdp):
     np.testing.assert_allclose(got, lp, rtol=0, atol=tolerance)
 
 
+@pytest.mark.spec("dp.policy-iteration")
 @given(any_mdp)
 def test_policy_iteration_reaches_the_lp_optimum(mdp):
     policy = dynamic_programming.policy_iteration(*_tables(mdp))
@@ -188,6 +201,7 @@ def test_policy_iteration_reaches_the_lp_optimum(mdp):
     np.testing.assert_allclose(achieved, lp, rtol=0, atol=tolerance)
 
 
+@pytest.mark.spec("pg.importance-sampling")
 @given(st.integers(1, 4), st.integers(1, 3), st.data())
 def test_importance_sampling_is_unbiased_by_enumeration(size, n_samples, data):
     target = data.draw(strategies.probability_vectors(size))
@@ -203,6 +217,7 @@ def test_importance_sampling_is_unbiased_by_enumeration(size, n_samples, data):
     assert abs(mean - enumeration.expectation(values, target)) <= tolerance
 
 
+@pytest.mark.spec("pg.performance-difference")
 @given(discounted_mdp_and_policy, st.data())
 def test_performance_difference_lemma_holds_exactly(mdp_and_policy, data):
     mdp, old_policy = mdp_and_policy

@@ -49,6 +49,7 @@ WORKED = dict(values=np.array([1.0]), next_values=np.array([2.0]), rewards=np.ar
               terminated=np.array([False]), gamma=0.5)
 
 
+@pytest.mark.spec("ac.critic-td-loss")
 @given(batches())
 def test_the_semi_gradient_oracle_is_minus_delta_over_the_batch(batch):
     gradient, next_gradient = oracle.critic_semi_gradient_exact(**batch)
@@ -60,6 +61,7 @@ def test_the_semi_gradient_oracle_is_minus_delta_over_the_batch(batch):
     assert next_gradient == [0] * size
 
 
+@pytest.mark.spec("ac.critic-td-loss")
 @given(batches())
 @example(WORKED)
 def test_critic_loss_value_and_semi_gradient_match_the_oracles(batch):
@@ -76,6 +78,7 @@ def test_critic_loss_value_and_semi_gradient_match_the_oracles(batch):
     assert leaves["next_values"].grad is None or not leaves["next_values"].grad.any()
 
 
+@pytest.mark.spec("ac.critic-td-loss")
 @given(batches())
 def test_the_full_gradient_differs_from_the_semi_gradient_by_the_target_term(batch):
     """Differentiating through the target adds gamma (1 - d_i) delta_i / B on V(s'_i): the
@@ -88,6 +91,7 @@ def test_the_full_gradient_differs_from_the_semi_gradient_by_the_target_term(bat
     np.testing.assert_allclose(leaves["values"].grad.numpy(), [float(x) for x in gradient], rtol=0, atol=1e-12)
 
 
+@pytest.mark.spec("ac.critic-td-loss")
 def test_gradcheck_of_the_critic_loss_in_float64():
     values = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64, requires_grad=True)
     rewards = torch.tensor([1.0, 0.5, -1.0], dtype=torch.float64)
@@ -97,6 +101,7 @@ def test_gradcheck_of_the_critic_loss_in_float64():
         lambda v: reference.critic_td_loss(v, next_values, rewards, terminated, 0.9), (values,))
 
 
+@pytest.mark.spec("ac.n-step-advantage")
 @given(st.integers(1, 6), st.data())
 def test_n_step_advantages_match_the_explicit_sums(size, data):
     ints = lambda: np.array(data.draw(st.lists(st.integers(-5, 5), min_size=size, max_size=size)), float)  # noqa: E731
@@ -110,6 +115,7 @@ def test_n_step_advantages_match_the_explicit_sums(size, data):
         accuracy.SAFETY * (size + 1) * accuracy.EPS * scale
 
 
+@pytest.mark.spec("ac.n-step-advantage")
 @given(st.integers(1, 6), st.data())
 def test_n_step_advantage_is_the_k_step_advantage_with_k_to_the_segment_end(size, data):
     """A3C's A_i is seed 002's k-step advantage with k = T - i (oracles cross-checked)."""
@@ -124,6 +130,7 @@ def test_n_step_advantage_is_the_k_step_advantage_with_k_to_the_segment_end(size
         assert a3c[i] == gae_oracle.k_step_advantages_exact(**segment, k=size - i)[i]
 
 
+@pytest.mark.spec("ac.critic-td-loss", "ac.n-step-advantage")
 @pytest.mark.parametrize("name, candidate", [
     ("critic-td-loss", user.critic_loss_cleanrl),
     ("n-step-advantage", user.a3c_advantages),
@@ -167,6 +174,7 @@ MUTANTS = {
 }
 
 
+@pytest.mark.spec("ac.critic-td-loss", "ac.n-step-advantage")
 @pytest.mark.parametrize("test_name", sorted(MUTANTS))
 def test_each_actor_critic_theorem_test_fails_on_a_planted_bug(test_name, monkeypatch):
     attribute, bug = MUTANTS[test_name]

@@ -12,6 +12,7 @@ r(0, .) = (0, 1), r(1, .) = (2, 0)), start in state 0, the uniform policy, horiz
 from fractions import Fraction
 
 import numpy as np
+import pytest
 import torch
 
 from rlspec.oracles import gae as gae_oracle
@@ -45,6 +46,7 @@ def _fractions(rows):
 
 # ------------------------------------------------------------ pg.psi-forms / pg.reinforce
 
+@pytest.mark.spec("pg.psi-forms", "pg.reinforce")
 def test_psi_forms_as_written_estimate_neither_gradient_when_gamma_is_below_one():
     """Seed 000 "Actor-Critic": g = E[sum_t psi_t grad log pi(a_t|s_t)] for six psi_t, among
     them (1) sum_{t'} gamma^{t'} r_t' and (2) sum_{t' >= t} gamma^{t'-t} r_t'.  With gamma = 1/2
@@ -81,6 +83,7 @@ def test_psi_forms_as_written_estimate_neither_gradient_when_gamma_is_below_one(
     assert (_expected_estimate(found, UNIFORM, lambda tau: advantage(tau, True)) == gradient).all()
 
 
+@pytest.mark.spec("pg.psi-forms")
 def test_at_gamma_one_the_six_forms_agree_as_the_notes_say():
     found, gradient, values, action_values = _setting(1.0)
     rewards_to_go = lambda tau: [sum(tau.rewards[t:]) for t in range(HORIZON)]  # noqa: E731
@@ -90,6 +93,7 @@ def test_at_gamma_one_the_six_forms_agree_as_the_notes_say():
     assert (_expected_estimate(found, UNIFORM, td_residual) == gradient).all()
 
 
+@pytest.mark.spec("pg.reinforce")
 def test_reward_to_go_must_include_the_reward_of_step_t_itself():
     """Seed 000, REINFORCE: causality "the policy at t' should not affect the reward at t
     (t <= t')".  At t = t' it does: r(s_t, a_t) depends on a_t, so dropping it (summing
@@ -103,6 +107,7 @@ def test_reward_to_go_must_include_the_reward_of_step_t_itself():
 
 # -------------------------------------------------------- pg.variance-minimising-baseline
 
+@pytest.mark.spec("pg.variance-minimising-baseline")
 def test_a_baseline_independent_of_theta_can_still_bias_the_gradient():
     """Seed 004 "Reducing Variance": b "need not be constant, as long as it does not depend
     on theta".  b(tau) = r(tau) does not depend on theta, yet grad log p(tau) (r(tau) - b(tau))
@@ -121,6 +126,7 @@ def test_a_baseline_independent_of_theta_can_still_bias_the_gradient():
 
 # ------------------------------------------------------------------ pg.off-policy-gradient
 
+@pytest.mark.spec("pg.off-policy-gradient")
 def test_one_step_ratio_with_the_behaviour_advantage_is_not_the_policy_gradient():
     """Seed 001 "6. 重要性采样": grad R = (1/N) sum A^GAE_theta grad log P_theta = (1/N) sum
     A^GAE_theta' (P_theta / P_theta') grad log P_theta, with data from theta'.  Exactly, with
@@ -146,6 +152,7 @@ def test_one_step_ratio_with_the_behaviour_advantage_is_not_the_policy_gradient(
 
 # -------------------------------------------------------------------- ac.critic-td-loss
 
+@pytest.mark.spec("ac.critic-td-loss")
 def test_the_notes_critic_gradient_is_the_semi_gradient_not_the_gradient_of_the_loss():
     """Seed 000 "Actor-Critic": L(w) = 1/2 (r + gamma V_w(s_{t+1}) - V_w(s_t))^2 and "the
     corresponding gradient" -(r + gamma V_w(s_{t+1}) - V_w(s_t)) grad V_w(s_t).  With a linear
@@ -166,6 +173,7 @@ def test_the_notes_critic_gradient_is_the_semi_gradient_not_the_gradient_of_the_
 
 # ------------------------------------------------------------ gae.lambda-weighted-sum
 
+@pytest.mark.spec("gae.lambda-weighted-sum")
 def test_the_finite_lambda_weighted_sum_needs_the_tail_weight():
     """Seed 001 "3. 优势的推导", item 4: A^GAE = (1 - lambda)(A^1 + lambda A^2 + lambda^2 A^3 + ...).
     On an episode that ends after n steps only A^1..A^n exist; the finite sum has weights
@@ -184,6 +192,7 @@ def test_the_finite_lambda_weighted_sum_needs_the_tail_weight():
     assert gae_oracle.gae_exact(**segment, lam=1.0)[0] == Fraction(7, 4)
 
 
+@pytest.mark.spec("gae.lambda-weighted-sum")
 def test_the_last_term_of_the_longest_advantage_has_power_n_minus_one():
     """Seed 001, item 3: A^T(s_t, a) = r_t + gamma r_{t+1} + ... + gamma^T r_T - V(s_t).  The
     k-step pattern A^k = sum_{l<k} gamma^l r_{t+l} + gamma^k V(s_{t+k}) - V(s_t) puts gamma^{T-t}

@@ -65,12 +65,14 @@ WORKED = dict(rewards=np.array([1.0, 0.0, 2.0]), values=np.array([1.0, 2.0, 4.0]
 
 # --------------------------------------------------------------- the oracles
 
+@pytest.mark.spec("gae.advantage", "gae.lambda-weighted-sum")
 @given(segments())
 @example(WORKED)
 def test_the_two_gae_oracles_agree_exactly(segment):
     assert oracle.gae_exact(**segment) == oracle.gae_from_k_step_exact(**segment)
 
 
+@pytest.mark.spec("gae.lambda-return")
 @given(segments())
 def test_lambda_return_oracle_is_advantage_plus_value(segment):
     advantages = oracle.gae_exact(**segment)
@@ -80,6 +82,7 @@ def test_lambda_return_oracle_is_advantage_plus_value(segment):
 
 # ------------------------------------------------------------- the reference
 
+@pytest.mark.spec("gae.advantage")
 @given(segments())
 @example(WORKED)
 def test_gae_recursion_matches_the_double_sum(segment):
@@ -87,18 +90,21 @@ def test_gae_recursion_matches_the_double_sum(segment):
     assert _close(got, oracle.gae_exact(**segment), _tolerance(segment))
 
 
+@pytest.mark.spec("gae.lambda-weighted-sum")
 @given(segments())
 def test_gae_equals_the_lambda_weighted_k_step_advantages(segment):
     got = reference.gae_from_k_step_advantages(**segment)
     assert _close(got, oracle.gae_exact(**segment), _tolerance(segment))
 
 
+@pytest.mark.spec("gae.lambda-return")
 @given(segments())
 def test_lambda_returns_are_advantages_plus_values(segment):
     got = reference.lambda_returns(**segment)
     assert _close(got, oracle.lambda_returns_exact(**segment), _tolerance(segment))
 
 
+@pytest.mark.spec("gae.lambda-weighted-sum")
 @given(segments(), st.integers(1, 8))
 def test_k_step_advantages_match_the_explicit_sums(segment, k):
     del segment["lam"]
@@ -106,6 +112,7 @@ def test_k_step_advantages_match_the_explicit_sums(segment, k):
     assert _close(got, oracle.k_step_advantages_exact(**segment, k=k), _tolerance(segment))
 
 
+@pytest.mark.spec("gae.advantage")
 @given(segments(lams=(0.0,)))
 def test_lambda_zero_gives_the_td_residual(segment):
     delta = [Fraction(float(r)) + (0 if term else Fraction(segment["gamma"]) * Fraction(float(v2)))
@@ -114,6 +121,7 @@ def test_lambda_zero_gives_the_td_residual(segment):
     assert _close(reference.generalized_advantage_estimation(**segment), delta, _tolerance(segment))
 
 
+@pytest.mark.spec("gae.advantage")
 @given(segments(kinds=("continue", "terminated"), lams=(1.0,)))
 def test_lambda_one_gives_the_discounted_return_minus_the_value(segment):
     """When the segment ends in a termination (nothing truncated or bootstrapped), GAE(1) is
@@ -128,6 +136,7 @@ def test_lambda_one_gives_the_discounted_return_minus_the_value(segment):
     assert _close(reference.generalized_advantage_estimation(**segment), expected, _tolerance(segment))
 
 
+@pytest.mark.spec("gae.advantage")
 @given(segments(), st.data())
 def test_splitting_a_segment_at_a_done_step_changes_nothing(segment, data):
     """GAE never looks across a done step: computing the two parts separately is the same."""
@@ -142,6 +151,7 @@ def test_splitting_a_segment_at_a_done_step_changes_nothing(segment, data):
     np.testing.assert_array_equal(whole, joined)
 
 
+@pytest.mark.spec("gae.advantage")
 def test_truncation_bootstraps_from_the_final_observation_and_termination_does_not():
     base = dict(rewards=np.array([1.0]), values=np.array([0.0]), next_values=np.array([10.0]),
                 gamma=0.5, lam=0.5)
@@ -154,6 +164,7 @@ def test_truncation_bootstraps_from_the_final_observation_and_termination_does_n
     assert truncated.tolist() == [6.0] and terminated.tolist() == [1.0] and both.tolist() == [1.0]
 
 
+@pytest.mark.spec("gae.advantage")
 def test_the_reference_runs_each_column_of_a_batch_on_its_own():
     columns = [WORKED, dict(WORKED, terminated=np.array([True, False, False]),
                             truncated=np.array([False] * 3), rewards=np.array([3.0, -1.0, 0.0]))]
@@ -164,6 +175,7 @@ def test_the_reference_runs_each_column_of_a_batch_on_its_own():
         np.testing.assert_array_equal(got[:, j], reference.generalized_advantage_estimation(**column))
 
 
+@pytest.mark.spec("ac.n-step-advantage")
 def test_a3c_advantages_are_gae_with_lambda_one():
     """Seed 002's A3C loop is GAE(lambda = 1) on a segment of one episode: bootstrapped from
     V(s_T) at its end unless s_T is terminal."""
@@ -189,6 +201,7 @@ def test_bad_input_gets_an_error_that_names_it(change, message):
 
 # ------------------------------------------------- the identity, symbolically
 
+@pytest.mark.spec("gae.lambda-weighted-sum")
 @pytest.mark.parametrize("length", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("ending", ["bootstrapped", "terminated"])
 def test_the_weighted_k_step_form_equals_the_td_sum_symbolically(length, ending):
@@ -217,6 +230,7 @@ def test_the_weighted_k_step_form_equals_the_td_sum_symbolically(length, ending)
 CLEANRL = dict(env_axis=True, tensors=True)
 
 
+@pytest.mark.spec("gae.advantage", "gae.lambda-return")
 def test_user_gae_in_each_convention_passes_its_check():
     passing = [
         ("gae-no-truncation", gae_conventions.cleanrl_style(user.gae_cleanrl, **CLEANRL)),
@@ -233,6 +247,7 @@ def test_user_gae_in_each_convention_passes_its_check():
         assert report.passed, str(report)
 
 
+@pytest.mark.spec("gae.advantage")
 @pytest.mark.parametrize("adapter", [gae_conventions.cleanrl_style, gae_conventions.rlax_style])
 def test_truncation_as_termination_is_rejected_by_the_full_check(adapter):
     implementation = user.gae_cleanrl if adapter is gae_conventions.cleanrl_style else user.gae_rlax
@@ -266,6 +281,7 @@ def test_a_function_returning_advantages_and_returns_is_told_how_to_pass_one():
     assert rlspec.check("gae-returns", lambda **a: both(**a)[1], max_examples=5).passed
 
 
+@pytest.mark.spec("gae.advantage")
 def test_the_full_check_diagnoses_the_three_classic_flag_mistakes():
     for bug, words in [(bugs.gae_truncation_as_termination, "truncation as termination"),
                        (bugs.gae_carry_across_truncation, "across a truncation"),
@@ -290,6 +306,7 @@ MUTANTS = {
 }
 
 
+@pytest.mark.spec("gae.advantage")
 @pytest.mark.parametrize("test_name", sorted(MUTANTS))
 def test_each_gae_theorem_test_fails_on_a_planted_bug(test_name, monkeypatch):
     attribute, bug = MUTANTS[test_name]

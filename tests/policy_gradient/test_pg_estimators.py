@@ -99,6 +99,7 @@ def _float_expectation(found, estimate):
 
 # --------------------------------------------------- trajectories and J (oracles)
 
+@pytest.mark.spec("pg.trajectory-probability")
 @given(problems())
 def test_trajectory_probabilities_sum_to_one_and_match_the_product(problem):
     mdp, policy, horizon = problem
@@ -111,6 +112,7 @@ def test_trajectory_probabilities_sum_to_one_and_match_the_product(problem):
         assert with_last_state == tau.probability
 
 
+@pytest.mark.spec("pg.trajectory-probability")
 @given(problems())
 def test_trajectory_probability_reference_matches_the_exact_product(problem):
     mdp, policy, horizon = problem
@@ -123,6 +125,7 @@ def test_trajectory_probability_reference_matches_the_exact_product(problem):
         assert abs(Fraction(got) - exact) <= accuracy.SAFETY * 2 * (horizon + 1) * accuracy.EPS
 
 
+@pytest.mark.spec("pg.trajectory-probability")
 @given(problems())
 def test_objective_by_enumeration_equals_backward_induction(problem):
     """R-bar = sum_tau R(tau) p(tau) (seed 001, item 2) is J computed by dynamic programming."""
@@ -140,6 +143,7 @@ def test_objective_by_enumeration_equals_backward_induction(problem):
     assert abs(Fraction(got) - exact) <= accuracy.SAFETY * horizon * mdp.n_states * accuracy.EPS * scale
 
 
+@pytest.mark.spec("pg.psi-forms", "pg.reinforce")
 @given(problems())
 def test_the_exact_finite_horizon_gradient_matches_autograd(problem):
     mdp, policy, horizon = problem
@@ -151,6 +155,7 @@ def test_the_exact_finite_horizon_gradient_matches_autograd(problem):
                                atol=accuracy.SAFETY * mdp.n_states * mdp.n_actions * accuracy.EPS * scale)
 
 
+@pytest.mark.spec("pg.psi-forms", "pg.trajectory-probability")
 @given(problems())
 def test_the_log_derivative_trick_holds_exactly(problem):
     """grad J = E[R(tau) grad log p(tau)] with grad log p(tau) = sum_t grad log pi(a_t|s_t):
@@ -167,6 +172,7 @@ def test_the_log_derivative_trick_holds_exactly(problem):
     assert (expected == _exact_gradient(mdp, policy, horizon)).all()
 
 
+@pytest.mark.spec("pg.reinforce")
 @given(problems())
 def test_the_exact_reinforce_oracle_is_unbiased(problem):
     mdp, policy, horizon = problem
@@ -182,6 +188,7 @@ def test_the_exact_reinforce_oracle_is_unbiased(problem):
 
 # --------------------------------------------------------------- the reference
 
+@pytest.mark.spec("pg.reinforce")
 @given(problems())
 def test_reinforce_with_reward_to_go_and_a_baseline_is_unbiased(problem):
     mdp, policy, horizon = problem
@@ -197,6 +204,7 @@ def test_reinforce_with_reward_to_go_and_a_baseline_is_unbiased(problem):
                                rtol=0, atol=tolerance)
 
 
+@pytest.mark.spec("pg.reinforce")
 @given(problems())
 def test_the_total_return_estimator_is_unbiased(problem):
     mdp, policy, horizon = problem
@@ -212,6 +220,7 @@ def test_the_total_return_estimator_is_unbiased(problem):
                                rtol=0, atol=tolerance)
 
 
+@pytest.mark.spec("pg.psi-forms")
 @given(problems(max_horizon=3))
 def test_all_six_psi_forms_have_the_same_expectation(problem):
     """Seed 000's six forms of psi_t (with gamma^t on forms 2-6) all give grad J exactly."""
@@ -236,6 +245,7 @@ def test_all_six_psi_forms_have_the_same_expectation(problem):
         np.testing.assert_allclose(expected, exact, rtol=0, atol=tolerance * scale, err_msg=form)
 
 
+@pytest.mark.spec("pg.reinforce")
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 5), st.data())
 @example(1, 2, 2, None)
 def test_reinforce_reference_matches_both_oracles(n_states, n_actions, size, data):
@@ -261,6 +271,7 @@ def test_reinforce_reference_matches_both_oracles(n_states, n_actions, size, dat
 
 # ------------------------------------------------------ the softmax log-gradient
 
+@pytest.mark.spec("pg.softmax-score-function")
 @given(st.integers(1, 4), st.integers(1, 3), st.data())
 def test_softmax_log_gradient_matches_autograd_and_finite_differences(n_actions, size, data):
     features = np.array(data.draw(st.lists(st.integers(-3, 3), min_size=n_actions * size,
@@ -277,6 +288,7 @@ def test_softmax_log_gradient_matches_autograd_and_finite_differences(n_actions,
     np.testing.assert_allclose(got, autograd, rtol=0, atol=accuracy.SAFETY * n_actions * accuracy.EPS * phi)
 
 
+@pytest.mark.spec("pg.softmax-score-function")
 def test_the_identity_holds_for_a_nonlinear_score():
     """Seed 002: grad log pi(a|s) = grad f(s, a) - E_{a' ~ pi} grad f(s, a') for any
     differentiable score; here a small tanh network, both sides by autograd."""
@@ -306,6 +318,7 @@ def _variance(scores, returns, probabilities, j, b) -> Fraction:
     return sum(p * x * x for p, x in terms) - mean * mean
 
 
+@pytest.mark.spec("pg.variance-minimising-baseline")
 @given(problems(max_states=2, max_horizon=2))
 def test_the_variance_minimising_baseline_minimises_the_variance(problem):
     mdp, policy, horizon = problem
@@ -336,6 +349,7 @@ def off_policy_problems(draw):
     return mdp, target, behaviour, horizon
 
 
+@pytest.mark.spec("pg.off-policy-gradient")
 @given(off_policy_problems())
 def test_the_exact_off_policy_oracle_is_unbiased(problem):
     mdp, target, behaviour, horizon = problem
@@ -350,6 +364,7 @@ def test_the_exact_off_policy_oracle_is_unbiased(problem):
     assert (expected == _exact_gradient(mdp, target, horizon)).all()
 
 
+@pytest.mark.spec("pg.off-policy-gradient")
 @given(off_policy_problems())
 def test_per_decision_importance_sampling_is_unbiased(problem):
     """E_beta[g_hat] = grad J(pi): trajectories of the behaviour policy, reweighted."""
@@ -367,6 +382,7 @@ def test_per_decision_importance_sampling_is_unbiased(problem):
                                rtol=0, atol=tolerance)
 
 
+@pytest.mark.spec("pg.off-policy-gradient")
 @given(off_policy_problems())
 def test_the_off_policy_oracles_agree(problem):
     mdp, target, behaviour, horizon = problem
@@ -383,6 +399,13 @@ def test_the_off_policy_oracles_agree(problem):
 
 # ------------------------------------------------------------- user code passes
 
+@pytest.mark.spec(
+    "pg.off-policy-gradient",
+    "pg.reinforce",
+    "pg.softmax-score-function",
+    "pg.trajectory-probability",
+    "pg.variance-minimising-baseline",
+)
 @pytest.mark.parametrize("name, candidate", [
     ("reinforce-gradient", user.reinforce_by_autograd),
     ("off-policy-reinforce-gradient", user.off_policy_by_autograd),
@@ -433,6 +456,13 @@ MUTANTS = {
 }
 
 
+@pytest.mark.spec(
+    "pg.off-policy-gradient",
+    "pg.psi-forms",
+    "pg.reinforce",
+    "pg.softmax-score-function",
+    "pg.variance-minimising-baseline",
+)
 @pytest.mark.parametrize("test_name", sorted(MUTANTS))
 def test_each_estimator_theorem_test_fails_on_a_planted_bug(test_name, monkeypatch):
     attribute, bug = MUTANTS[test_name]

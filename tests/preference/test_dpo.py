@@ -77,6 +77,7 @@ def _reference_loss(name):
     return lambda *arguments: function(*arguments, smoothing)
 
 
+@pytest.mark.spec("dpo.hinge", "dpo.ipo", "dpo.label-smoothing", "dpo.loss")
 @pytest.mark.parametrize("name", sorted(LOSSES))
 @given(batch=pair_batches())
 @example(batch=([[-1001.0], [-1.0], [-1.0], [-1.0]], 1.0))
@@ -97,6 +98,7 @@ def test_losses_match_the_exact_oracle_in_value_and_gradient(name, batch):
     assert _close(grad_rejected[smooth], rejected.grad.numpy()[smooth])
 
 
+@pytest.mark.spec("dpo.ipo", "dpo.label-smoothing", "dpo.loss")
 @pytest.mark.parametrize("name", ["dpo", "ipo", "conservative"])
 def test_losses_pass_gradcheck(name):
     """Finite differences in float64 (torch.autograd.gradcheck) against autograd."""
@@ -119,6 +121,7 @@ def _sympy_losses():
     }
 
 
+@pytest.mark.spec("dpo.gradient", "dpo.hinge", "dpo.ipo", "dpo.label-smoothing", "dpo.loss")
 @pytest.mark.parametrize("name", ["dpo", "conservative", "ipo", "hinge"])
 def test_oracle_derivatives_agree_with_sympy(name):
     """Second oracle for the closed-form derivatives: sympy differentiates the per-pair loss
@@ -146,6 +149,7 @@ def test_oracle_derivatives_agree_with_sympy(name):
                             rel_tol=1e-14, abs_tol=1e-300)
 
 
+@pytest.mark.spec("dpo.gradient")
 @given(pair_batches())
 def test_written_out_gradient_is_autograd_of_the_loss(batch):
     columns, beta = batch
@@ -157,6 +161,7 @@ def test_written_out_gradient_is_autograd_of_the_loss(batch):
     assert _close(rejected.grad.numpy(), grad_rejected)
 
 
+@pytest.mark.spec("dpo.loss")
 def test_dpo_loss_is_finite_at_extreme_log_ratios():
     """beta h = -1000: the loss is 1000 and the gradient -beta on the chosen log-prob; the
     naive -log(sigmoid(x)) gives inf and a NaN gradient."""
@@ -171,6 +176,7 @@ def test_dpo_loss_is_finite_at_extreme_log_ratios():
     assert math.isinf(float(bad.detach())) and math.isnan(float(naive.grad))
 
 
+@pytest.mark.spec("dpo.ipo")
 def test_ipo_per_pair_minimiser_is_the_target_margin():
     """IPO's loss and gradient vanish at h = 1 / (2 tau): a finite margin.  (beta is a power
     of two so that 1 / (2 beta) is exact; the oracle reads 0.1 as the binary fraction it is.)"""
@@ -182,6 +188,7 @@ def test_ipo_per_pair_minimiser_is_the_target_margin():
         assert float(dpo.ipo_loss([target - 5.0], [-5.0], [0.0], [0.0], beta)) == 0.0
 
 
+@pytest.mark.spec("dpo.label-smoothing")
 def test_label_smoothing_per_pair_minimiser_is_the_log_odds_of_the_label():
     """The smoothed loss has zero gradient exactly where sigma(beta h) = 1 - eps."""
     for epsilon in (0.1, 0.25):
@@ -199,6 +206,7 @@ def test_label_smoothing_per_pair_minimiser_is_the_log_odds_of_the_label():
     assert grad[0] > 0.0
 
 
+@pytest.mark.spec("dpo.hinge")
 def test_hinge_accepts_any_subgradient_at_the_kink():
     """The hinge battery's edge case beta h = 1 is a kink; torch.relu (subgradient 0) and
     torch.clamp (subgradient -beta / N) must both pass."""
@@ -217,6 +225,7 @@ def test_hinge_accepts_any_subgradient_at_the_kink():
     assert float(kink.grad) == -0.5     # clamp does take the other subgradient
 
 
+@pytest.mark.spec("dpo.label-smoothing")
 @pytest.mark.parametrize("call, message", [
     (lambda: dpo.dpo_loss([-1.0], [-1.0], [-1.0], [-1.0], beta=0.0), "positive"),
     (lambda: dpo.dpo_loss([-1.0], [-1.0], [-1.0], [-1.0], beta=float("inf")), "positive"),
@@ -233,6 +242,7 @@ def test_bad_inputs_are_refused_with_a_clear_error(call, message):
         call()
 
 
+@pytest.mark.spec("dpo.loss")
 @pytest.mark.parametrize("name, candidate", [
     ("dpo-loss", user.dpo_loss_trl_style),
     ("dpo-loss", user.dpo_loss_softplus),
@@ -249,6 +259,7 @@ def test_user_style_implementations_pass(name, candidate):
 
 # ------------------------------------------------------------ the implicit reward
 
+@pytest.mark.spec("dpo.implicit-reward")
 @given(st.lists(st.tuples(st.integers(-80, 0), st.integers(-80, 0)), min_size=1, max_size=4),
        st.sampled_from(BETAS))
 def test_implicit_reward_matches_the_exact_oracle(pairs, beta):
@@ -258,6 +269,7 @@ def test_implicit_reward_matches_the_exact_oracle(pairs, beta):
                   dpo.implicit_reward(policy, reference, beta), EXACT)
 
 
+@pytest.mark.spec("dpo.implicit-reward")
 @given(toy.language_models(), st.data())
 def test_implicit_reward_of_the_optimum_is_the_reward_up_to_a_constant(model, data):
     rewards = data.draw(toy.reward_tables(model))
@@ -278,6 +290,7 @@ def optimum_problems(draw, max_length=3):
     return model, rewards, beta
 
 
+@pytest.mark.spec("dpo.kl-regularised-optimum")
 @given(optimum_problems())
 def test_optimal_policy_matches_the_soft_bellman_recursion(problem):
     model, rewards, beta = problem
@@ -286,6 +299,7 @@ def test_optimal_policy_matches_the_soft_bellman_recursion(problem):
     assert np.max(np.abs(got - expected)) <= EXACT
 
 
+@pytest.mark.spec("dpo.kl-regularised-optimum")
 @given(optimum_problems())
 def test_objective_at_the_optimum_is_beta_log_partition(problem):
     model, rewards, beta = problem
@@ -294,6 +308,7 @@ def test_objective_at_the_optimum_is_beta_log_partition(problem):
     assert np.max(np.abs(value - beta * log_partition)) <= 1e-10
 
 
+@pytest.mark.spec("dpo.kl-regularised-optimum")
 @given(optimum_problems(), st.data())
 def test_objective_gap_is_beta_times_kl_to_the_optimum(problem, data):
     """J(pi) = beta log Z - beta KL(pi || pi*) for every pi: the optimum is the unique
@@ -315,6 +330,7 @@ def _logits_like(model):
                     max_size=model.logits.size).map(lambda v: np.reshape(v, model.logits.shape))
 
 
+@pytest.mark.spec("dpo.kl-regularised-optimum")
 @given(optimum_problems(max_length=2), st.data())
 def test_every_perturbation_of_the_optimum_lowers_the_objective(problem, data):
     """Moving probability delta = 1e-3 pi*(y_i) from the likeliest response y_i to any other
@@ -336,6 +352,7 @@ def test_every_perturbation_of_the_optimum_lowers_the_objective(problem, data):
     assert np.all(value < best)
 
 
+@pytest.mark.spec("dpo.kl-regularised-optimum")
 def test_optimal_policy_is_stable_for_tiny_beta():
     """beta = 1/512, r = 2: r / beta = 1024 overflows exp; log space keeps pi* exact."""
     model = LanguageModel(np.zeros((1, 1, 3)), max_length=1)
@@ -357,6 +374,7 @@ def preference_problems(draw):
     return model, rewards, toy.preference_pair_distribution(model, rewards), beta
 
 
+@pytest.mark.spec("dpo.population-minimiser")
 @given(preference_problems())
 def test_population_gradient_vanishes_at_the_kl_regularised_optimum(problem):
     model, rewards, weights, beta = problem
@@ -377,6 +395,7 @@ def _torch_population_loss(theta, reference, weights, beta):
     return (weights * torch.nn.functional.softplus(-margins)).sum()
 
 
+@pytest.mark.spec("dpo.population-minimiser")
 @given(preference_problems())
 def test_population_gradient_oracle_is_autograd_of_the_population_loss(problem):
     model, rewards, weights, beta = problem
@@ -393,6 +412,7 @@ def test_population_gradient_oracle_is_autograd_of_the_population_loss(problem):
     assert np.max(np.abs(theta.grad.numpy() - expected)) <= 1e-12
 
 
+@pytest.mark.spec("dpo.population-minimiser")
 @given(preference_problems())
 def test_minimising_the_population_loss_finds_the_optimum(problem):
     """scipy BFGS on the response-level logits, from pi_ref, with autograd gradients."""

@@ -10,6 +10,7 @@ false.  Inputs are quarters and halves, so every difference the oracles form is 
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from rlspec.oracles import language_model as lm_oracle
@@ -24,6 +25,7 @@ def _sigmoid(z):
 
 # ------------------------------------------------------------------------ dpo.loss
 
+@pytest.mark.spec("dpo.loss")
 def test_dpo_loss_is_not_a_kl_divergence():
     """Seed 003, "4.3.1 PPO算法总览", steps 5-6: "计算KL散度 … 以KL散度计算Loss".
 
@@ -51,6 +53,7 @@ def test_dpo_loss_is_not_a_kl_divergence():
 
 # ------------------------------------------------------------------------ dpo.gradient
 
+@pytest.mark.spec("dpo.gradient")
 def test_gradient_weight_falls_when_the_reference_rates_the_chosen_response_lower():
     """Seed 003, "4.3.1 DPO 目标函数": "如果 pi_ref(y_w|x) 比较小 … 此时 r_w 的奖励系数很大".
 
@@ -73,6 +76,7 @@ def test_gradient_weight_falls_when_the_reference_rates_the_chosen_response_lowe
 
 # ------------------------------------------------------------------------ dpo.implicit-reward
 
+@pytest.mark.spec("dpo.implicit-reward")
 def test_notes_rejected_reward_is_ordered_against_the_true_reward():
     """Seed 003, "4.3.1 DPO 目标函数": r_l = log(pi_ref(y_l) / pi_theta(y_l)), a "reward" of y_l.
 
@@ -95,6 +99,7 @@ def test_notes_rejected_reward_is_ordered_against_the_true_reward():
 
 # ------------------------------------------------------------------------ kl.k1
 
+@pytest.mark.spec("kl.k1")
 def test_a_single_k1_value_does_not_measure_similarity():
     """Seed 003, "3.3.2 Reference Model（参考模型）": log_probs - ref_log_probs approximates the
     KL and "这个值越小意味着两个分布的相似性越高".
@@ -127,6 +132,7 @@ def _response_rewards(model, token_rewards):
                      for x in range(model.n_prompts)])
 
 
+@pytest.mark.spec("rm.population-minimiser")
 def test_preferences_do_not_identify_per_token_rewards():
     """Seed 003, "3.3.4 Reward Model（奖励模型）": the reward model computes the immediate
     reward of each generated token A_t.

@@ -60,6 +60,7 @@ def _estimator(name):
     return getattr(kl_estimators, f"kl_estimator_{name}")   # looked up late: can-fail tests
 
 
+@pytest.mark.spec("kl.k1", "kl.k2", "kl.k3")
 @pytest.mark.parametrize("name", ESTIMATORS)
 @given(sample=samples)
 @example(sample=([-12.0, 0.0], [0.0, -12.0]))
@@ -72,6 +73,7 @@ def test_estimators_match_the_exact_oracle_with_their_slopes(name, sample):
     assert _close(slopes, log_probs.grad.numpy())
 
 
+@pytest.mark.spec("kl.estimator-bias", "kl.k1", "kl.k2", "kl.k3")
 @given(categorical_pairs())
 def test_k1_and_k3_are_unbiased_and_k2_is_not(pair):
     log_pi, log_ref = (_log_softmax(v) for v in pair)
@@ -85,6 +87,7 @@ def test_k1_and_k3_are_unbiased_and_k2_is_not(pair):
         - oracle.categorical_kl(half, skewed) > 0.017
 
 
+@pytest.mark.spec("kl.estimator-bias")
 def test_expectations_agree_with_sympy():
     """Symbolically, for pi = (p, 1 - p) and pi_ref = (q, 1 - q): E[k1] - KL and E[k3] - KL
     simplify to 0, and E[k2] - KL does not vanish identically."""
@@ -108,6 +111,7 @@ def test_expectations_agree_with_sympy():
                             float(value.evalf(30)), rel_tol=1e-14)
 
 
+@pytest.mark.spec("kl.k2", "kl.k3")
 @given(samples)
 def test_k2_and_k3_are_never_negative(sample):
     assert (kl_estimators.kl_estimator_k2(*sample).numpy() >= 0).all()
@@ -125,6 +129,7 @@ def _variance(log_pi, log_ref, name):
     return float(np.sum(pi * (values - mean) ** 2))
 
 
+@pytest.mark.spec("kl.estimator-bias", "kl.k3")
 def test_k3_has_smaller_variance_than_k1_near_the_reference():
     """pi_t = (1 - t) pi_ref + t u: Var[k1] = O(t^2) but Var[k3] = O(t^4), so their ratio
     falls like t^2 (exact variances by enumeration)."""
@@ -140,6 +145,7 @@ def test_k3_has_smaller_variance_than_k1_near_the_reference():
 
 # ------------------------------------------------------------ estimators as losses
 
+@pytest.mark.spec("kl.estimator-loss-gradient")
 @given(categorical_pairs(), st.sampled_from(ESTIMATORS))
 def test_loss_gradients_match_the_closed_forms(pair, name):
     got = kl_estimators.estimator_loss_gradient(*pair, name)
@@ -160,6 +166,7 @@ def _exact_kl_gradients(logits, reference_logits):
     return out
 
 
+@pytest.mark.spec("kl.estimator-loss-gradient")
 @given(categorical_pairs())
 def test_closed_forms_agree_with_autograd_of_the_exact_kls(pair):
     reverse, forward = _exact_kl_gradients(*pair)
@@ -169,6 +176,7 @@ def test_closed_forms_agree_with_autograd_of_the_exact_kls(pair):
     assert np.max(np.abs(closed["k3"] - forward)) <= EXACT
 
 
+@pytest.mark.spec("kl.estimator-loss-gradient")
 def test_closed_forms_agree_with_sympy():
     """Symbolic softmax over 3 outcomes: sum_x pi(x) (dk/dlog pi)(x) d log pi(x)/d theta equals
     0, d KL(pi||ref)/d theta and d KL(ref||pi)/d theta for k1, k2, k3, at rational logits."""
@@ -194,6 +202,7 @@ def test_closed_forms_agree_with_sympy():
                                 if name != "k1" else 0.0, abs_tol=1e-15)
 
 
+@pytest.mark.spec("kl.estimator-loss-gradient")
 @given(categorical_pairs())
 def test_only_the_full_derivative_of_k1_and_k3_gives_the_kl_gradient(pair):
     """Differentiating sum_x pi(x) k(x) *through* pi (the full derivative of the expectation)
@@ -227,6 +236,7 @@ def test_bad_inputs_are_refused_with_a_clear_error(call, message):
         call()
 
 
+@pytest.mark.spec("kl.k1", "kl.k3")
 @pytest.mark.parametrize("name, candidate", [
     ("kl-k1", user.approx_kl_k1), ("kl-k2", user.approx_kl_k2), ("kl-k3", user.approx_kl_k3),
     ("kl-divergence", user.kl_with_torch_kl_div),

@@ -59,6 +59,7 @@ def test_prefix_and_response_counts(vocabulary, length):
         assert EOS not in response[:-1]
 
 
+@pytest.mark.spec("lm.sequence-log-prob")
 @given(toy.language_models())
 def test_response_probabilities_sum_to_one(model):
     by_reference = model.response_probabilities()
@@ -67,6 +68,7 @@ def test_response_probabilities_sum_to_one(model):
     assert np.max(np.abs(by_tree - model.response_log_probs())) <= TOLERANCE
 
 
+@pytest.mark.spec("lm.sequence-log-prob")
 @given(toy.language_models(), st.data())
 def test_sequence_log_probs_agree_three_ways(model, data):
     """The model's own batch log-probs, the reference (masked sum of log-softmax) and the
@@ -84,6 +86,7 @@ def test_sequence_log_probs_agree_three_ways(model, data):
     assert np.max(np.abs(oracle.sequence_log_probs(logits, tokens, mask) - expected)) <= TOLERANCE
 
 
+@pytest.mark.spec("lm.sequence-log-prob")
 def test_torch_token_log_probs_match_and_pass_gradcheck():
     model = LanguageModel(np.random.default_rng(3).normal(size=(2, 7, 3)), max_length=3)
     responses = [model.responses[i] for i in (0, 4, 14, 9)]
@@ -106,6 +109,7 @@ def test_from_response_probabilities_reproduces_the_distribution(model):
     assert np.max(np.abs(rebuilt.response_probabilities() - probabilities)) <= TOLERANCE
 
 
+@pytest.mark.spec("dpo.kl-regularised-optimum")
 @given(toy.language_model_pairs())
 def test_kl_by_enumeration_equals_kl_by_chain_rule(pair):
     policy, reference = pair
@@ -166,6 +170,7 @@ def test_bad_input_is_refused_with_a_clear_error(call, message):
         call()
 
 
+@pytest.mark.spec("lm.sequence-log-prob")
 @pytest.mark.parametrize("candidate", [user.batch_log_probs_hf_style, user.batch_log_probs_torch])
 def test_user_style_batch_log_probs_pass(candidate):
     import rlspec

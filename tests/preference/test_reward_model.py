@@ -43,6 +43,7 @@ def _margins(scale=8):
         st.lists(st.integers(-4 * scale, 4 * scale).map(lambda k: k / 4), min_size=n, max_size=n)))
 
 
+@pytest.mark.spec("rm.bradley-terry-loss")
 @given(_margins())
 @example(([-1000.0], [0.0]))
 @example(([1000.0, 0.0], [0.0, 1.0]))
@@ -57,6 +58,7 @@ def test_loss_and_gradient_match_the_exact_oracle(pair):
     assert _close(grad_rejected, rejected.grad.numpy())
 
 
+@pytest.mark.spec("rm.bradley-terry-loss")
 @given(_margins())
 def test_written_out_gradient_is_autograd_of_the_loss(pair):
     chosen = torch.tensor(pair[0], dtype=torch.float64, requires_grad=True)
@@ -67,6 +69,7 @@ def test_written_out_gradient_is_autograd_of_the_loss(pair):
     assert _close(rejected.grad.numpy(), grad_rejected)
 
 
+@pytest.mark.spec("rm.bradley-terry-loss")
 def test_oracle_derivative_agrees_with_sympy():
     """Second oracle: sympy differentiates -log(1 / (1 + exp(-(a - b)))) symbolically; its
     value at rational points, to 40 digits, matches the oracle's closed form."""
@@ -85,12 +88,14 @@ def test_oracle_derivative_agrees_with_sympy():
                             rel_tol=1e-15)
 
 
+@pytest.mark.spec("rm.bradley-terry-loss")
 def test_loss_passes_gradcheck():
     chosen = torch.tensor([0.5, -2.0, 3.0], dtype=torch.float64, requires_grad=True)
     rejected = torch.tensor([0.0, 1.0, -4.0], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(reward_model.bradley_terry_loss, (chosen, rejected))
 
 
+@pytest.mark.spec("rm.bradley-terry-loss")
 def test_loss_is_finite_at_extreme_margins():
     """At margin -1000 the loss is 1000 (up to e^-1000) and the gradient is -1 / N; the naive
     -log(sigmoid(z)) gives inf there."""
@@ -104,6 +109,7 @@ def test_loss_is_finite_at_extreme_margins():
 
 # ------------------------------------------------------------ the population minimiser
 
+@pytest.mark.spec("rm.population-minimiser")
 @given(toy.language_models(max_length=2), st.data())
 def test_population_minimiser_is_the_true_reward_up_to_a_constant(model, data):
     rewards = data.draw(toy.reward_tables(model))
@@ -116,6 +122,7 @@ def test_population_minimiser_is_the_true_reward_up_to_a_constant(model, data):
     assert np.max(np.abs(oracle.population_loss_gradient(truth, weights))) <= 1e-12
 
 
+@pytest.mark.spec("rm.population-minimiser")
 @given(toy.language_models(max_length=2), st.data())
 def test_log_odds_oracle_agrees_with_direct_minimisation(model, data):
     """Cross-check of the oracle by a different method: scipy's BFGS on the population loss."""
@@ -125,6 +132,7 @@ def test_log_odds_oracle_agrees_with_direct_minimisation(model, data):
     assert np.max(np.abs(by_minimisation - oracle.reward_from_pair_weights(weights))) <= 1e-6
 
 
+@pytest.mark.spec("rm.population-minimiser")
 def test_unidentified_rewards_are_refused():
     weights = np.zeros((1, 3, 3))
     weights[0, 0, 1] = 1.0          # response 2 is never compared

@@ -54,6 +54,7 @@ def notes_get_advantages_and_returns(values, rewards, start, gamma=1.0, lam=0.95
 
 # ------------------------------------------------------------------ rlhf.token-rewards
 
+@pytest.mark.spec("rlhf.token-rewards")
 def test_notes_compute_rewards_puts_the_score_one_column_past_the_response():
     """A 2-token prompt, a 3-token response whose last token is EOS (counted by the mask, as
     when pad != eos), then 2 padding tokens: 7 tokens, 6 log-prob columns.  The response's
@@ -85,6 +86,7 @@ def test_notes_compute_rewards_puts_the_score_one_column_past_the_response():
 
 # ------------------------------------------------------------------ rlhf.masked-gae
 
+@pytest.mark.spec("rlhf.masked-gae")
 def test_notes_gae_bootstraps_the_last_response_token_from_the_padding():
     """The notes' loop runs to the end of the row, so the last response token's delta uses
     V at the first padding column.  DeepSpeed-Chat zeroes rewards and values after the end
@@ -107,6 +109,7 @@ def test_notes_gae_bootstraps_the_last_response_token_from_the_padding():
 
 # ------------------------------------------------------------------ rlhf.actor-loss
 
+@pytest.mark.spec("rlhf.actor-loss")
 @pytest.mark.parametrize("log_ratio, advantage, gradient_flows", [
     (0.5, 1.0, False),    # rho = 1.65 > 1.2, A > 0: the clipped term is the smaller objective
     (-0.7, -1.0, False),  # rho = 0.50 < 0.8, A < 0: likewise
@@ -132,6 +135,7 @@ def test_clipping_stops_the_update_only_on_the_side_the_advantage_pushes(log_rat
 
 # ------------------------------------------------------------------ grpo.objective
 
+@pytest.mark.spec("grpo.objective")
 def test_grpo_kl_is_to_the_frozen_reference_model_not_to_the_previous_policy():
     """Seed 000 writes GRPO's penalty as beta KL(pi_theta || pi_theta') between the policy
     before and after the update, with an adaptive beta.  DeepSeekMath eq. (3)-(4): beta
@@ -152,6 +156,7 @@ def test_grpo_kl_is_to_the_frozen_reference_model_not_to_the_previous_policy():
     assert grpo_oracle.grpo_loss_exact(**case, beta=0.0).value == 0.0
 
 
+@pytest.mark.spec("grpo.objective")
 def test_grpo_clips_exactly_as_ppo_does():
     """Seed 000: "与PPO-Clip的硬性剪切不同，GRPO更注重策略在概率分布上的平滑过渡".  DeepSeekMath
     eq. (3) uses PPO's min(rho A, clip(rho, 1 - eps, 1 + eps) A) itself: with one token per
@@ -167,6 +172,7 @@ def test_grpo_clips_exactly_as_ppo_does():
     assert ppo.gradient[0, 0] == 0.0  # the hard clip: rho = 1.65, A > 0
 
 
+@pytest.mark.spec("grpo.dr-grpo-advantages", "grpo.objective")
 def test_grpo_advantage_is_a_normalised_group_reward_not_gae():
     """Seed 000 says GRPO estimates advantages by GAE, A_t = sum (gamma lambda)^l delta_{t+l},
     with a value function V.  DeepSeekMath §4.1.2 drops the critic: each response's reward is
@@ -192,6 +198,7 @@ def test_grpo_advantage_is_a_normalised_group_reward_not_gae():
     assert not np.allclose(gae, gae[:, :1])       # not one number per response
 
 
+@pytest.mark.spec("grpo.objective")
 def test_the_sum_of_k3_over_a_response_is_unbiased_for_the_sequence_kl():
     """With the enumerable language model (rlspec.toy_mdps.language_model): summing GRPO's
     per-token k3 over a response and averaging over every response, weighted by pi_theta,

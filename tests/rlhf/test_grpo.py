@@ -65,6 +65,7 @@ def _loss_tolerance(batch):
 
 # --------------------------------------------------------------------- advantages
 
+@pytest.mark.spec("grpo.group-advantages")
 @given(reward_groups(), st.sampled_from([0.0, 1e-6, 1e-4]))
 @example(np.array([[0.1, 0.1, 0.1]]), 0.0)
 def test_group_advantages_match_the_exact_statistics(rewards, epsilon):
@@ -74,6 +75,7 @@ def test_group_advantages_match_the_exact_statistics(rewards, epsilon):
     np.testing.assert_allclose(got, expected, rtol=0, atol=_tolerance(4 * rewards.shape[1], 3.0))
 
 
+@pytest.mark.spec("grpo.group-advantages")
 @given(reward_groups(values=(0.0, 1.0, 0.5, -1.0, 2.0)))
 def test_group_advantage_oracle_agrees_with_scipy_zscore(rewards):
     expected = np.zeros_like(rewards)
@@ -84,6 +86,7 @@ def test_group_advantage_oracle_agrees_with_scipy_zscore(rewards):
                                atol=_tolerance(4 * rewards.shape[1], 3.0))
 
 
+@pytest.mark.spec("grpo.group-advantages")
 @given(reward_groups())
 def test_group_advantages_are_centred_with_unit_sample_variance(rewards):
     """With epsilon = 0: sum_i A_i = 0 and sum_i A_i^2 = G - 1 in every group that varies."""
@@ -97,6 +100,7 @@ def test_group_advantages_are_centred_with_unit_sample_variance(rewards):
             assert np.array_equal(row, np.zeros(size))
 
 
+@pytest.mark.spec("grpo.dr-grpo-advantages")
 @given(reward_groups())
 def test_dr_grpo_advantages_are_the_exact_centred_rewards(rewards):
     np.testing.assert_allclose(grpo.dr_grpo_advantages(rewards),
@@ -104,6 +108,7 @@ def test_dr_grpo_advantages_are_the_exact_centred_rewards(rewards):
                                atol=_tolerance(rewards.shape[1], 2.0))
 
 
+@pytest.mark.spec("grpo.objective")
 @given(st.lists(st.integers(1, 9), min_size=2, max_size=5).flatmap(
     lambda weights: st.tuples(st.just(weights), st.lists(st.integers(1, 9), min_size=len(weights),
                                                          max_size=len(weights)))))
@@ -142,26 +147,31 @@ def _check_loss(name, batch):
     assert_within(gradient, expected, tolerance)
 
 
+@pytest.mark.spec("grpo.objective")
 @given(policy_batches("grpo"))
 def test_grpo_loss_and_gradient_match_the_closed_form(batch):
     _check_loss("grpo", batch)
 
 
+@pytest.mark.spec("grpo.dr-grpo-loss")
 @given(policy_batches("dr"))
 def test_dr_grpo_loss_and_gradient_match_the_closed_form(batch):
     _check_loss("dr", batch)
 
 
+@pytest.mark.spec("dapo.token-level-loss")
 @given(policy_batches())
 def test_dapo_loss_and_gradient_match_the_closed_form(batch):
     _check_loss("dapo", batch)
 
 
+@pytest.mark.spec("gspo.sequence-ratio")
 @given(policy_batches())
 def test_gspo_loss_and_gradient_match_the_closed_form(batch):
     _check_loss("gspo", batch)
 
 
+@pytest.mark.spec("gspo.token")
 @given(policy_batches(per_token=True))
 def test_gspo_token_loss_and_gradient_match_the_closed_form(batch):
     _check_loss("gspo-token", batch)
@@ -170,6 +180,12 @@ def test_gspo_token_loss_and_gradient_match_the_closed_form(batch):
 SMOOTH = sorted(set(LOSSES) - {"gspo-token"})
 
 
+@pytest.mark.spec(
+    "dapo.token-level-loss",
+    "grpo.dr-grpo-loss",
+    "grpo.objective",
+    "gspo.sequence-ratio",
+)
 @pytest.mark.parametrize("name", SMOOTH)
 @given(data=st.data())
 def test_loss_passes_gradcheck(name, data):
@@ -182,6 +198,12 @@ def test_loss_passes_gradcheck(name, data):
                                     eps=1e-6, atol=1e-7)
 
 
+@pytest.mark.spec(
+    "dapo.token-level-loss",
+    "grpo.dr-grpo-loss",
+    "grpo.objective",
+    "gspo.sequence-ratio",
+)
 @pytest.mark.parametrize("name", SMOOTH)
 @given(data=st.data())
 def test_loss_oracle_gradient_matches_central_differences(name, data):
@@ -194,6 +216,7 @@ def test_loss_oracle_gradient_matches_central_differences(name, data):
         assert abs(slope - expected.gradient[index]) <= rounding + h * h * 30.0 / 6 + 1e-15
 
 
+@pytest.mark.spec("dapo.token-level-loss", "grpo.dr-grpo-loss", "gspo.sequence-ratio")
 @pytest.mark.parametrize("name", ["dr", "dapo", "gspo"])
 @given(data=st.data())
 def test_loss_oracle_value_agrees_with_spinning_up_identity(name, data):
@@ -218,6 +241,7 @@ def test_loss_oracle_value_agrees_with_spinning_up_identity(name, data):
     assert abs(exact(**batch).value - value) <= _loss_tolerance(batch)
 
 
+@pytest.mark.spec("gspo.token")
 @given(policy_batches())
 def test_gspo_token_equals_gspo_when_each_response_has_one_advantage(batch):
     """GSPO (the GSPO-token variant): with A_{i,t} = A_i for every t, GSPO-token's value and gradient are GSPO's."""
@@ -229,6 +253,7 @@ def test_gspo_token_equals_gspo_when_each_response_has_one_advantage(batch):
     np.testing.assert_allclose(gradient, gradient_token, rtol=0, atol=tolerance)
 
 
+@pytest.mark.spec("gspo.token")
 @given(policy_batches())
 def test_gspo_token_oracle_reduces_to_the_gspo_oracle(batch):
     """The two oracles, value and gradient intervals, on A_{i,t} = A_i."""
@@ -241,6 +266,7 @@ def test_gspo_token_oracle_reduces_to_the_gspo_oracle(batch):
 
 # --------------------------------------------------------------------- DAPO's shaping and filter
 
+@pytest.mark.spec("dapo.overlong-reward-shaping")
 @given(st.integers(1, 8).flatmap(lambda cache: st.tuples(
     st.just(cache), st.integers(cache, cache + 8),
     st.lists(st.integers(0, 2 * cache + 10), min_size=1, max_size=8))))
@@ -254,6 +280,7 @@ def test_overlong_penalty_matches_dapo_equation_13(sizes):
     assert np.all((got <= 0) & (got >= -1))
 
 
+@pytest.mark.spec("dapo.overlong-reward-shaping")
 @given(st.integers(1, 8).flatmap(lambda cache: st.tuples(
     st.just(cache), st.integers(cache, cache + 8),
     st.lists(st.integers(0, 2 * cache + 10), min_size=1, max_size=8))))
@@ -263,6 +290,7 @@ def test_overlong_oracles_agree_by_cases_and_by_clamping(sizes):
                           oracle.overlong_penalty_by_clamping(lengths, maximum, cache))
 
 
+@pytest.mark.spec("dapo.dynamic-sampling")
 @given(reward_groups(values=(0.0, 1.0)))
 def test_dynamic_sampling_keeps_the_groups_that_have_a_gradient(accuracies):
     """keep == (0 < #correct < G) == (some advantage is nonzero)."""
@@ -277,6 +305,7 @@ DCPO_LOG_PROBS = st.lists(st.sampled_from([0.0, -0.05, -0.5, np.log(0.5), -1.5, 
                           min_size=1, max_size=6).map(np.array)
 
 
+@pytest.mark.spec("dcpo.dynamic-clipping")
 @given(DCPO_LOG_PROBS, st.sampled_from([0.16, 0.2, 0.1]), st.sampled_from([0.2, 0.28, 0.1]),
        st.sampled_from([10.0, 3.0]))
 def test_dcpo_bounds_match_the_roots_of_their_quadratics(old, low, high, cap):
@@ -286,6 +315,7 @@ def test_dcpo_bounds_match_the_roots_of_their_quadratics(old, low, high, cap):
     np.testing.assert_allclose(got, expected, rtol=_tolerance(8, 1.0), atol=0)
 
 
+@pytest.mark.spec("dcpo.dynamic-clipping")
 @given(DCPO_LOG_PROBS, st.sampled_from([0.16, 0.2, 0.1]), st.sampled_from([0.2, 0.28, 0.1]))
 def test_dcpo_oracle_bounds_solve_q_r_abs_r_minus_1_equal_epsilon(old, low, high):
     bounds = oracle.dcpo_bounds_by_roots(old, low, high, 1e300)

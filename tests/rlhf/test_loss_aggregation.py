@@ -37,6 +37,12 @@ def _arguments(mode, loss, mask, normaliser=4.0):
     return arguments
 
 
+@pytest.mark.spec(
+    "agg.seq-mean-token-mean",
+    "agg.seq-mean-token-sum-norm",
+    "agg.seq-mean-token-sum",
+    "agg.token-mean",
+)
 @pytest.mark.parametrize("mode", sorted(FUNCTIONS))
 @given(matrix=loss_matrices())
 @example(matrix=(np.array([[1.0, 1e300, 1e300], [1.0, 1.0, 1.0]]), np.array([[1.0, 0, 0], [1, 1, 1]])))
@@ -50,6 +56,12 @@ def test_aggregate_and_its_gradient_are_the_exact_weighted_sum(mode, matrix):
     np.testing.assert_allclose(gradient, expected.gradient, rtol=0, atol=_tolerance(mask.size, 1.0))
 
 
+@pytest.mark.spec(
+    "agg.seq-mean-token-mean",
+    "agg.seq-mean-token-sum-norm",
+    "agg.seq-mean-token-sum",
+    "agg.token-mean",
+)
 @pytest.mark.parametrize("mode", sorted(FUNCTIONS))
 @given(matrix=loss_matrices())
 def test_effective_weights_are_the_gradient(mode, matrix):
@@ -61,6 +73,12 @@ def test_effective_weights_are_the_gradient(mode, matrix):
                                rtol=0, atol=_tolerance(mask.size, 1.0))
 
 
+@pytest.mark.spec(
+    "agg.seq-mean-token-mean",
+    "agg.seq-mean-token-sum-norm",
+    "agg.seq-mean-token-sum",
+    "agg.token-mean",
+)
 @given(loss_matrices())
 def test_what_each_response_weighs_under_each_mode(matrix):
     """The total weight of response b (n_b tokens, N in all, B rows, constant C):
@@ -79,6 +97,7 @@ def test_what_each_response_weighs_under_each_mode(matrix):
         assert [Fraction(w).limit_denominator(10 ** 6) for w in weights.sum(axis=1)] == per_response
 
 
+@pytest.mark.spec("agg.seq-mean-token-mean", "agg.seq-mean-token-sum-norm", "agg.token-mean")
 def test_length_bias_of_the_per_response_mean():
     """Dr. GRPO's point, exactly: two responses with the same negative advantage, of 2 and 8
     tokens.  Under seq-mean-token-mean each token of the long one weighs 1/16, of the short

@@ -165,6 +165,7 @@ def test_docstring_examples_of_the_rlhf_modules_hold():
 
 # --------------------------------------------------------------------- token log-probabilities
 
+@pytest.mark.spec("rlhf.token-log-probs")
 @given(token_rows())
 @example((np.array([[[0.0, np.log(3.0)], [1000.0, 0.0]]]), np.array([[1, 0]])))
 def test_token_log_probs_are_the_exact_shifted_log_softmax(rows):
@@ -176,6 +177,7 @@ def test_token_log_probs_are_the_exact_shifted_log_softmax(rows):
                                atol=_tolerance(logits.shape[2] + 2, np.abs(logits).max()))
 
 
+@pytest.mark.spec("rlhf.token-log-probs")
 @given(token_rows())
 def test_token_log_probs_oracle_agrees_with_scipy(rows):
     logits, ids = rows
@@ -184,6 +186,7 @@ def test_token_log_probs_oracle_agrees_with_scipy(rows):
                                atol=_tolerance(logits.shape[2] + 2, np.abs(logits).max()))
 
 
+@pytest.mark.spec("rlhf.token-log-probs")
 def test_token_log_probs_follow_the_language_model_token_by_token():
     """A row 'prompt + response' scored with the logits the enumerable language model uses
     at each prefix: column t is log pi(y_{t+1} | prompt, y_1..y_t), the model's own
@@ -203,6 +206,7 @@ def test_token_log_probs_follow_the_language_model_token_by_token():
 
 # --------------------------------------------------------------------- rewards
 
+@pytest.mark.spec("rlhf.token-rewards")
 @given(reward_batches())
 def test_rewards_match_the_exact_kl_penalty_plus_clipped_score(batch):
     got = rlhf_ppo.kl_penalised_rewards(**batch)
@@ -210,6 +214,7 @@ def test_rewards_match_the_exact_kl_penalty_plus_clipped_score(batch):
     np.testing.assert_allclose(got, expected, rtol=0, atol=_tolerance(3, np.abs(expected).max()))
 
 
+@pytest.mark.spec("rlhf.token-rewards")
 @given(reward_batches())
 def test_the_score_is_paid_once_at_the_last_response_token(batch):
     """Removing the KL part leaves exactly clip(score) at each row's last response column."""
@@ -224,6 +229,7 @@ def test_the_score_is_paid_once_at_the_last_response_token(batch):
 
 # --------------------------------------------------------------------- GAE over the response
 
+@pytest.mark.spec("rlhf.masked-gae")
 @given(gae_batches())
 @example({"rewards": np.array([[3.0, 0.0, 1.0, 4.0]]), "values": np.array([[9.0, 0.5, 0.25, 7.5]]),
           "action_mask": np.array([[0.0, 1.0, 1.0, 0.0]]), "gamma": 1.0, "lam": 0.5})
@@ -235,12 +241,14 @@ def test_masked_gae_matches_the_direct_sum(batch):
     np.testing.assert_allclose(got, expected, rtol=0, atol=_tolerance(batch["rewards"].shape[1] ** 2, scale))
 
 
+@pytest.mark.spec("rlhf.masked-gae")
 @given(gae_batches())
 def test_gae_oracles_agree_direct_sum_and_lambda_return(batch):
     assert np.array_equal(oracle.masked_gae_exact(**batch),
                           oracle.masked_gae_from_lambda_returns(**batch))  # both exact, rounded once
 
 
+@pytest.mark.spec("rlhf.masked-gae")
 @given(gae_batches(), st.data())
 def test_masked_gae_ignores_every_value_off_the_response(batch, data):
     """Prompt and padding columns may hold anything: the advantages do not move."""
@@ -251,6 +259,7 @@ def test_masked_gae_ignores_every_value_off_the_response(batch, data):
 
 # --------------------------------------------------------------------- actor and critic losses
 
+@pytest.mark.spec("rlhf.actor-loss")
 @given(actor_batches())
 def test_actor_loss_and_gradient_match_the_closed_form(batch):
     value, gradient = autograd_value_and_gradient(rlhf_ppo.actor_clip_loss, batch, "log_probs")
@@ -260,6 +269,7 @@ def test_actor_loss_and_gradient_match_the_closed_form(batch):
     assert_within(gradient, expected, tolerance)
 
 
+@pytest.mark.spec("rlhf.actor-loss")
 @given(actor_batches())
 def test_actor_loss_passes_gradcheck(batch):
     arguments = {key: torch.as_tensor(value) if isinstance(value, np.ndarray) else value
@@ -269,6 +279,7 @@ def test_actor_loss_passes_gradcheck(batch):
                                     (log_probs,), eps=1e-6, atol=1e-7)
 
 
+@pytest.mark.spec("rlhf.actor-loss")
 @given(st.sampled_from(LOG_RATIOS), st.sampled_from(ADVANTAGES), st.sampled_from([0.1, 0.2, 0.3]),
        st.sampled_from([0.2, 0.28, 0.5]))
 def test_clipped_surrogate_by_cases_equals_spinning_up_identity(log_ratio, advantage, low, high):
@@ -288,6 +299,7 @@ def central_difference(loss, batch, name, index, h):
     return (high - low) / step, 2 * EPS * max(abs(high), abs(low), 1.0) / step
 
 
+@pytest.mark.spec("rlhf.actor-loss")
 @given(actor_batches())
 def test_actor_loss_oracle_gradient_matches_central_differences(batch):
     expected = oracle.actor_loss_exact(**batch)
@@ -298,6 +310,7 @@ def test_actor_loss_oracle_gradient_matches_central_differences(batch):
         assert abs(slope - expected.gradient[index]) <= rounding + h * h * 14.0 / 6 + 1e-15
 
 
+@pytest.mark.spec("rlhf.critic-loss")
 @given(critic_batches())
 def test_critic_loss_and_gradient_match_the_exact_rational_answer(batch):
     value, gradient = autograd_value_and_gradient(rlhf_ppo.critic_clip_loss, batch, "values")
@@ -307,6 +320,7 @@ def test_critic_loss_and_gradient_match_the_exact_rational_answer(batch):
     assert_within(gradient, expected, tolerance)
 
 
+@pytest.mark.spec("rlhf.critic-loss")
 @given(critic_batches(clip_values=(0.2,)))
 def test_critic_loss_oracle_gradient_matches_central_differences(batch):
     """With c = 0.2 no clip boundary and no tie of the max lies on the 1/4 grid of values."""
@@ -402,6 +416,7 @@ def test_theorem_tests_can_fail(test_name, monkeypatch):
         f"{test_name} stayed green with {getattr(mutant, '__name__', mutant)} planted"
 
 
+@pytest.mark.spec("rlhf.masked-gae")
 @given(gae_batches())
 def test_masked_gae_is_segment_gae_on_each_response(batch):
     """Cross-check with the GAE chapter (rlspec.reference.gae): each row's response is one

@@ -12,6 +12,7 @@ Numbers are halves, quarters and eighths so that equalities are exact.
 from fractions import Fraction
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,6 +26,7 @@ from rlspec.toy_mdps import strategies
 
 # ------------------------------------------------------------------------ trpo.surrogate
 
+@pytest.mark.spec("trpo.surrogate")
 def test_surrogate_needs_one_over_one_minus_gamma_when_rho_is_a_distribution():
     """Seed 000: E_{tau ~ pi'}[sum_t gamma^t A^pi] = E_{s ~ rho_pi'}[E_{a ~ pi'}[A^pi]] with
     rho "the probability distribution of the state".  With a probability distribution the
@@ -56,6 +58,7 @@ def _state_distributions(transitions, policy, start, steps):
     return out
 
 
+@pytest.mark.spec("trpo.surrogate")
 def test_mixture_decomposition_fails_for_stochastic_policies():
     """Seed 002, 忽略状态分布的差异: for stochastic policies whose actions differ with
     probability epsilon, p_theta'(s_t) = (1 - eps)^t p_theta(s_t) + (1 - (1 - eps)^t) p_mistake(s_t).
@@ -77,6 +80,7 @@ def test_mixture_decomposition_fails_for_stochastic_policies():
     assert sum(abs(a - b) for a, b in zip(p_new, p_old)) == 2 * (1 - keep)
 
 
+@pytest.mark.spec("trpo.surrogate")
 @given(strategies.mdps(max_states=3, max_actions=3),
        st.data())
 def test_state_distributions_drift_at_most_two_times_one_minus_one_minus_eps_to_the_t(mdp, data):
@@ -94,6 +98,7 @@ def test_state_distributions_drift_at_most_two_times_one_minus_one_minus_eps_to_
 
 # --------------------------------------------------------------------- trpo.kl-constraint
 
+@pytest.mark.spec("trpo.kl-constraint")
 def test_kl_direction_in_the_constraint_matters():
     """Seed 002 constrains E[D_KL(pi_theta' || pi_theta)] (new first); TRPO eq. (12)
     constrains D_KL(pi_theta_old || pi_theta) (old first).  KL is not symmetric: for
@@ -126,6 +131,7 @@ def test_kl_direction_in_the_constraint_matters():
     assert np.array_equal(accepted, step) and np.array_equal(rejected, theta_old)
 
 
+@pytest.mark.spec("trpo.fisher-vector-product", "trpo.kl-constraint")
 def test_both_kl_directions_have_the_fisher_matrix_as_hessian():
     """Why the direction is harmless to second order: at theta' = theta both mean KLs have
     Hessian F, so TRPO's quadratic model (and the CG step) is the same; only the exact
@@ -139,6 +145,7 @@ def test_both_kl_directions_have_the_fisher_matrix_as_hessian():
                                fisher, atol=1e-12)
 
 
+@pytest.mark.spec("trpo.kl-constraint")
 def test_lagrange_multiplier_update_needs_the_projection_onto_lambda_at_least_zero():
     """Seed 002: lambda <- lambda + alpha (D_KL - eps), with no projection.  Starting from
     lambda = 0 at theta' = theta (D_KL = 0 < eps) one step gives lambda = -alpha eps < 0, and
@@ -172,6 +179,7 @@ def _clip_gradient(ratio, advantage, epsilon=0.2):
     return float(gradient)
 
 
+@pytest.mark.spec("ppo.clipped-objective")
 def test_beyond_the_clip_range_the_gradient_still_flows_on_the_other_side():
     """Seed 003, 3.4.1 (5): "在超过约束范围时，我们停止对Actor模型进行更新" (beyond the range
     the actor stops being updated).  Only half true: with r = 1.5 > 1 + eps and A = -2 the
@@ -185,6 +193,7 @@ def test_beyond_the_clip_range_the_gradient_still_flows_on_the_other_side():
     assert _clip_gradient(0.5, 2.0) == -1.0    # below 1 - eps with A > 0: still flows
 
 
+@pytest.mark.spec("ppo.clipped-objective")
 def test_ppo_clips_the_ratio_not_the_gradient():
     """Seed 004: "PPO ... uses constraints on the gradient".  The clip bounds the ratio's
     contribution, not the gradient: inside the range the gradient is -r A / N, as large as
@@ -196,6 +205,7 @@ def test_ppo_clips_the_ratio_not_the_gradient():
 
 # ------------------------------------------------------------------------ ppo.kl-penalty
 
+@pytest.mark.spec("ppo.kl-penalty")
 def test_a_gradient_inside_the_loss_is_not_the_surrogate():
     """Seed 001, 7. 两个分布的差距不能过大: loss_1 = -(1/N) sum A grad P_theta / P_theta' + beta kl,
     a loss that contains the gradient symbol.  Differentiating it as written gives the
@@ -213,6 +223,7 @@ def test_a_gradient_inside_the_loss_is_not_the_surrogate():
     assert float(right) == -0.5 and float(literal) == 0.0
 
 
+@pytest.mark.spec("ppo.kl-penalty")
 def test_sampling_from_the_new_policy_double_counts_it():
     """Seed 003, 2.4 and 4.1: J^theta'(theta) = E_{(s_t, a_t) ~ pi_theta}[p_theta / p_theta' A^theta'],
     sampled from the *new* policy (2.3 has the right pi_theta').  On a two-armed bandit with
@@ -224,6 +235,7 @@ def test_sampling_from_the_new_policy_double_counts_it():
     assert intended == Fraction(1, 2) and literal == 1
 
 
+@pytest.mark.spec("ppo.kl-penalty")
 def test_kl_argument_order_of_the_penalty():
     """Seed 003 writes KL(theta, theta^k) with theta the policy being trained; PPO eq. (8)
     penalises KL[pi_theta_old, pi_theta], old first.  They differ (old (1/2, 1/2), new
@@ -237,6 +249,7 @@ def test_kl_argument_order_of_the_penalty():
 
 # ------------------------------------------------------------- ppo.advantage-normalization
 
+@pytest.mark.spec("ppo.advantage-normalization")
 def test_the_notes_normalisation_line_gives_nan_for_a_single_advantage():
     """Seed 003, 2.5 代码实现: A_k = (A_k - A_k.mean()) / (A_k.std() + 1e-10).  torch's std is
     the sample (N - 1) standard deviation, undefined for N = 1: the line returns NaN (the

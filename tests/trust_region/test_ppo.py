@@ -88,6 +88,7 @@ def _clip_tolerance(advantages) -> float:
 
 # ------------------------------------------------------------------- clipped objective
 
+@pytest.mark.spec("ppo.clipped-objective")
 @given(clip_batches())
 def test_clipped_objective_is_a_pessimistic_bound_on_cpi(batch):
     """L^CLIP <= L^CPI sample by sample (seed 002: 构建下界), so also for the batch mean."""
@@ -99,6 +100,7 @@ def test_clipped_objective_is_a_pessimistic_bound_on_cpi(batch):
         assert clip <= ratios[t] * advantages[t] + _clip_tolerance(advantages)
 
 
+@pytest.mark.spec("ppo.clipped-objective")
 @given(clip_batches())
 def test_clipped_objective_equals_cpi_inside_the_clip_range(batch):
     """Where every ratio lies in [1 - eps, 1 + eps] the clip changes nothing (seed 002:
@@ -113,6 +115,7 @@ def test_clipped_objective_equals_cpi_inside_the_clip_range(batch):
     assert abs(-loss - float(np.mean(ratios[inside] * advantages[inside]))) <= _clip_tolerance(advantages)
 
 
+@pytest.mark.spec("ppo.clipped-objective")
 @given(clip_batches())
 @example((np.log([1.5, 0.5, 1.5, 0.5]), np.zeros(4), np.array([1.0, 1.0, -1.0, -1.0]), 0.2))
 def test_gradient_vanishes_exactly_where_the_clip_is_active_in_the_advantage_direction(batch):
@@ -127,6 +130,7 @@ def test_gradient_vanishes_exactly_where_the_clip_is_active_in_the_advantage_dir
     np.testing.assert_allclose(gradient, expected, rtol=0, atol=_clip_tolerance(advantages))
 
 
+@pytest.mark.spec("ppo.clipped-objective")
 @given(st.integers(-40, 40), st.integers(-8, 8), st.sampled_from([0.2, 0.1, 0.3, 0.0]))
 def test_min_form_equals_the_g_form(ratio_eighths, advantage_quarters, epsilon):
     """Spinning Up's identity min(r A, clip(r, 1 - eps, 1 + eps) A) = min(r A, g(eps, A)),
@@ -138,6 +142,7 @@ def test_min_form_equals_the_g_form(ratio_eighths, advantage_quarters, epsilon):
     assert min(r * a, clip * a) == min(r * a, g)
 
 
+@pytest.mark.spec("ppo.clipped-objective")
 @given(clip_batches())
 def test_reference_clip_loss_matches_the_g_form_oracle(batch):
     loss, _ = _loss_and_gradient(ppo.clipped_surrogate_loss, _clip_arguments(batch), "log_prob")
@@ -155,6 +160,7 @@ def _high_precision_clip_terms(log_prob, old_log_prob, advantages, epsilon):
         return -sum(terms) / len(terms)
 
 
+@pytest.mark.spec("ppo.clipped-objective")
 @given(clip_batches(max_size=4))
 def test_clip_oracles_agree_with_high_precision_differences(batch):
     """The closed-form value and gradient against the min form and its central differences
@@ -175,6 +181,7 @@ def test_clip_oracles_agree_with_high_precision_differences(batch):
             assert abs(lower[t] - float(derivative)) <= _clip_tolerance(advantages)
 
 
+@pytest.mark.spec("ppo.clipped-objective")
 def test_reference_clip_loss_passes_gradcheck():
     log_prob = torch.tensor([np.log(1.5), np.log(0.5), np.log(1.1), np.log(0.7)] , dtype=torch.float64,
                             requires_grad=True)
@@ -184,6 +191,7 @@ def test_reference_clip_loss_passes_gradcheck():
         (log_prob,))
 
 
+@pytest.mark.spec("ppo.clipped-objective")
 def test_clip_loss_rejects_bad_input_with_a_clear_message():
     with pytest.raises(rlspec.validation.InvalidInputError, match="clip_epsilon"):
         ppo.clipped_surrogate_loss([0.0], [0.0], [1.0], -0.1)
@@ -210,6 +218,7 @@ def kl_batches(draw):
 KL_TOLERANCE = 1e-10
 
 
+@pytest.mark.spec("ppo.kl-penalty")
 @given(kl_batches())
 def test_kl_penalty_oracle_agrees_with_torch_distributions(batch):
     """The closed-form value and gradient against autograd through torch.distributions'
@@ -224,6 +233,7 @@ def test_kl_penalty_oracle_agrees_with_torch_distributions(batch):
     np.testing.assert_allclose(gradient.numpy(), oracle.kl_penalty_gradient(**batch), atol=KL_TOLERANCE)
 
 
+@pytest.mark.spec("ppo.kl-penalty")
 @given(kl_batches())
 def test_reference_kl_penalty_matches_the_oracle(batch):
     loss, gradient = _loss_and_gradient(ppo.kl_penalty_loss, batch, "logits")
@@ -233,6 +243,7 @@ def test_reference_kl_penalty_matches_the_oracle(batch):
 
 # --------------------------------------------------------------------- adaptive KL rule
 
+@pytest.mark.spec("ppo.adaptive-kl")
 @pytest.mark.parametrize("beta, kl, target, expected", [
     (1.0, 0.001, 0.01, 0.5),       # d < d_targ / 1.5 = 0.00667: halve
     (1.0, 0.02, 0.01, 2.0),        # d > 1.5 d_targ = 0.015: double
@@ -249,6 +260,7 @@ def test_adaptive_rule_table(beta, kl, target, expected):
     assert oracle.adaptive_kl_coefficient_exact(beta, kl, target) == Fraction(expected)
 
 
+@pytest.mark.spec("ppo.adaptive-kl")
 @given(st.sampled_from([0.375, 0.1875, 0.75]), st.integers(0, 128), st.sampled_from([1.0, 0.5, 8.0]))
 def test_reference_adaptive_rule_matches_the_exact_oracle(target, kl_64ths, beta):
     kl = kl_64ths / 64
@@ -256,6 +268,7 @@ def test_reference_adaptive_rule_matches_the_exact_oracle(target, kl_64ths, beta
         oracle.adaptive_kl_coefficient_exact(beta, kl, target))
 
 
+@pytest.mark.spec("ppo.adaptive-kl")
 def test_adaptive_rule_rejects_a_non_positive_target():
     with pytest.raises(rlspec.validation.InvalidInputError, match="kl_target > 0"):
         ppo.adaptive_kl_coefficient(1.0, 0.1, 0.0)
@@ -271,6 +284,7 @@ def value_batches(draw, max_size=5):
             "clip_epsilon": draw(st.sampled_from([0.2, 0.5, 0.1, 1.0]))}
 
 
+@pytest.mark.spec("ppo.value-clipping")
 @given(value_batches())
 def test_value_loss_oracle_agrees_with_sympy(batch):
     """The rational oracle against sympy's Max / Min on the same rationals; its one-sided
@@ -301,6 +315,7 @@ def _value_tolerance(batch) -> float:
     return accuracy.SAFETY * 72 * EPS
 
 
+@pytest.mark.spec("ppo.value-clipping")
 @given(value_batches())
 def test_reference_value_loss_matches_the_exact_oracle(batch):
     loss, gradient = _loss_and_gradient(ppo.clipped_value_loss, batch, "values")
@@ -310,6 +325,7 @@ def test_reference_value_loss_matches_the_exact_oracle(batch):
     assert np.all(gradient <= np.array([float(x) for x in upper]) + _value_tolerance(batch))
 
 
+@pytest.mark.spec("ppo.value-clipping")
 @given(value_batches())
 def test_value_clipping_never_lowers_the_loss(batch):
     """The max makes the clip pessimistic: the clipped loss is at least the plain 1/2 mean
@@ -326,6 +342,7 @@ def test_value_clipping_never_lowers_the_loss(batch):
 advantage_batches = st.integers(1, 8).flatmap(lambda n: _vector(n, -4, 4, 4))
 
 
+@pytest.mark.spec("ppo.advantage-normalization")
 @given(advantage_batches)
 @example(np.array([2.0, 2.0]))
 @example(np.array([5.0]))
@@ -342,6 +359,7 @@ def test_normalization_oracle_agrees_with_the_statistics_module(advantages):
         np.testing.assert_allclose(got, [float(v - mean) / std for v in values], rtol=4 * EPS, atol=0)
 
 
+@pytest.mark.spec("ppo.advantage-normalization")
 @given(advantage_batches)
 def test_normalized_advantages_have_mean_zero_and_unit_sample_std(advantages):
     normalized = ppo.normalize_advantages(advantages)
@@ -351,6 +369,7 @@ def test_normalized_advantages_have_mean_zero_and_unit_sample_std(advantages):
         assert abs(np.std(normalized, ddof=1) - 1.0) <= 1e-8 / (0.25 / np.sqrt(8)) + 1e-12
 
 
+@pytest.mark.spec("ppo.advantage-normalization")
 @given(advantage_batches)
 def test_reference_normalization_matches_the_exact_oracle(advantages):
     expected = oracle.normalized_advantages_exact(advantages, ddof=1)
@@ -365,6 +384,7 @@ def logit_tables(draw):
     return draw(_vector(size * n_actions, -3, 3, 4)).reshape(size, n_actions)
 
 
+@pytest.mark.spec("ppo.entropy-bonus")
 @given(logit_tables())
 def test_entropy_oracles_agree_with_scipy_torch_and_differences(logits):
     """H by mpmath against scipy.stats.entropy and torch's Categorical.entropy; dH/dz against
@@ -388,6 +408,7 @@ def test_entropy_oracles_agree_with_scipy_torch_and_differences(logits):
             assert abs(gradient[t, b] - float((entropy_at(h) - entropy_at(-h)) / (2 * h))) <= 64 * EPS
 
 
+@pytest.mark.spec("ppo.entropy-bonus")
 @given(logit_tables())
 @example(np.array([[0.0, -1000.0, 0.0]]))
 @example(np.array([[1000.0, 999.0]]))
@@ -412,6 +433,7 @@ def total_batches(draw):
             "normalize": draw(st.booleans())}
 
 
+@pytest.mark.spec("ppo.total-loss")
 @given(total_batches())
 def test_total_loss_is_the_sum_of_its_parts(batch):
     """-L^CLIP(A-hat) + c1 L^V(A + V_old) - c2 mean H, each part from its oracle, with the
@@ -436,6 +458,7 @@ def test_total_loss_is_the_sum_of_its_parts(batch):
 
 # ------------------------------------------------------------------ user implementations
 
+@pytest.mark.spec("ppo.total-loss")
 @pytest.mark.parametrize("name, candidate", [
     ("ppo-clip-loss", user.cleanrl_clip_loss),
     ("ppo-clip-loss", user.baselines_neglogp_clip_loss),
@@ -458,6 +481,7 @@ def test_a_loss_without_a_graph_gets_a_report_that_says_so():
     assert not report.passed and "no autograd graph" in report.counterexample["problem"]
 
 
+@pytest.mark.spec("ppo.value-clipping")
 def test_the_value_loss_report_names_a_missing_half():
     def without_half(values, old_values, returns, clip_epsilon):
         return 2 * user.cleanrl_value_loss(values, old_values, returns, clip_epsilon)

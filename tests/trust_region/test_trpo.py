@@ -73,6 +73,7 @@ def _solve_tolerance(rewards, gamma, n_states) -> float:
 
 # --------------------------------------------------------------------------- surrogate
 
+@pytest.mark.spec("trpo.surrogate")
 @given(mdp_and_policies())
 def test_surrogate_oracles_agree(tables):
     exact = oracle.surrogate_objective_exact(*tables)
@@ -80,6 +81,7 @@ def test_surrogate_oracles_agree(tables):
     assert abs(Fraction(by_solves) - exact) <= _solve_tolerance(tables[1], tables[2], len(tables[1]))
 
 
+@pytest.mark.spec("trpo.surrogate")
 @given(mdp_and_policies())
 def test_reference_surrogate_matches_the_exact_oracle(tables):
     exact = oracle.surrogate_objective_exact(*tables)
@@ -87,6 +89,7 @@ def test_reference_surrogate_matches_the_exact_oracle(tables):
         _solve_tolerance(tables[1], tables[2], len(tables[1]))
 
 
+@pytest.mark.spec("trpo.surrogate")
 @given(mdp_and_policies())
 def test_surrogate_equals_j_at_the_old_policy(tables):
     """L_pi(pi) = J(pi): the advantages of a policy average to 0 under itself."""
@@ -97,6 +100,7 @@ def test_surrogate_equals_j_at_the_old_policy(tables):
                - j_old) <= _solve_tolerance(rewards, gamma, len(rewards))
 
 
+@pytest.mark.spec("trpo.surrogate")
 @given(strategies.mdps(max_states=3, max_actions=3, gammas=st.sampled_from([0.5, 0.9, 0.25])),
        st.data())
 def test_surrogate_matches_j_to_first_order(mdp, data):
@@ -129,6 +133,7 @@ def _kl_rows_high_precision(p, q):
     return [oracle.mean_kl_high_precision([p_row], [q_row], [1.0]) for p_row, q_row in zip(p, q)]
 
 
+@pytest.mark.spec("trpo.monotonic-improvement")
 @given(mdp_and_policies(positive_new=True))
 @example((np.ones((1, 2, 1)), np.array([[1.0, 0.0]]), 0.5, np.array([1.0]),
           np.array([[0.5, 0.5]]), np.array([[0.75, 0.25]])))
@@ -158,6 +163,7 @@ def test_monotonic_improvement_bound_holds(tables):
         assert gap <= constant * max(_kl_rows_high_precision(new, old)) + slack
 
 
+@pytest.mark.spec("trpo.monotonic-improvement")
 @pytest.mark.parametrize("name", ["two-state", "chain-5", "random-walk-5", "sb-gridworld-4x4",
                                   "frozenlake-4x4", "cliff-walking"])
 @pytest.mark.parametrize("gamma", [0.5, 0.9])
@@ -182,6 +188,7 @@ def test_monotonic_improvement_bound_holds_on_the_toy_mdps(name, gamma):
         4 * epsilon * gamma / (1 - gamma) ** 2 * alpha ** 2 + tolerance
 
 
+@pytest.mark.spec("trpo.monotonic-improvement")
 @given(mdp_and_policies(positive_new=True))
 def test_bound_oracles_agree(tables):
     precise = oracle.improvement_lower_bound_high_precision(*tables)
@@ -202,6 +209,7 @@ def policy_pairs(draw):
             draw(strategies.probability_vectors(n_states)))
 
 
+@pytest.mark.spec("trpo.kl-constraint")
 @given(policy_pairs())
 def test_mean_kl_oracles_agree_with_scipy_stats(pair):
     """Three routes: scipy.special.rel_entr, mpmath to 50 digits, scipy.stats.entropy.  Each
@@ -213,12 +221,14 @@ def test_mean_kl_oracles_agree_with_scipy_stats(pair):
     assert abs(stats - precise) <= 64 * EPS * max(1.0, precise)
 
 
+@pytest.mark.spec("trpo.kl-constraint")
 @given(policy_pairs())
 def test_reference_mean_kl_matches_the_oracle(pair):
     precise = oracle.mean_kl_high_precision(*pair)
     assert abs(trpo.mean_kl(*pair) - precise) <= 64 * EPS * max(1.0, precise)
 
 
+@pytest.mark.spec("trpo.kl-constraint")
 def test_mean_kl_is_zero_only_for_equal_policies_on_weighted_states():
     old = np.array([[0.5, 0.5], [1.0, 0.0]])
     assert trpo.mean_kl(old, old, [0.5, 0.5]) == 0.0
@@ -248,6 +258,7 @@ def _fisher_tolerance(features) -> float:
     return accuracy.SAFETY * features.size * EPS * scale
 
 
+@pytest.mark.spec("trpo.fisher-vector-product")
 @given(fisher_inputs())
 def test_fisher_oracles_agree(inputs):
     """F = E[g g^T] by enumeration equals the Hessian of the mean KL by autograd, in
@@ -261,6 +272,7 @@ def test_fisher_oracles_agree(inputs):
     assert np.linalg.eigvalsh((fisher + fisher.T) / 2).min() >= -tolerance  # positive semidefinite
 
 
+@pytest.mark.spec("trpo.fisher-vector-product")
 @given(fisher_inputs())
 def test_fisher_vector_product_matches_the_explicit_fisher_matrix(inputs):
     features, theta, weights, vector = inputs
@@ -289,6 +301,7 @@ def spd_with_known_spectrum(draw):
     return matrix, vector, len(set(eigenvalues))
 
 
+@pytest.mark.spec("trpo.conjugate-gradient")
 @given(spd_with_known_spectrum())
 def test_cg_in_exact_arithmetic_terminates_within_the_number_of_distinct_eigenvalues(problem):
     """Nocedal & Wright (2006), Thm 5.4: exact CG finds x* in at most as many steps as A has
@@ -302,6 +315,7 @@ def test_cg_in_exact_arithmetic_terminates_within_the_number_of_distinct_eigenva
     assert distinct <= len(vector)
 
 
+@pytest.mark.spec("trpo.conjugate-gradient")
 @given(spd_with_known_spectrum())
 def test_krylov_oracle_agrees_with_direct_solves(problem):
     matrix, vector, distinct = problem
@@ -315,6 +329,7 @@ def test_krylov_oracle_agrees_with_direct_solves(problem):
                                atol=bound)
 
 
+@pytest.mark.spec("trpo.conjugate-gradient")
 @given(spd_with_known_spectrum(), st.integers(0, 5))
 def test_cg_matches_the_krylov_iterates(problem, iterations):
     """Every iterate, not just the last: x_k minimises the energy over the k-th Krylov space.
@@ -324,6 +339,7 @@ def test_cg_matches_the_krylov_iterates(problem, iterations):
     np.testing.assert_allclose(trpo.conjugate_gradient(matrix, vector, iterations), expected, atol=1e-12)
 
 
+@pytest.mark.spec("trpo.conjugate-gradient")
 def test_cg_accepts_a_matrix_vector_function_and_rejects_an_indefinite_matrix():
     matrix = np.array([[4.0, 1.0], [1.0, 3.0]])
     np.testing.assert_allclose(trpo.conjugate_gradient(lambda v: matrix @ v, [1.0, 2.0], 2),
@@ -341,6 +357,7 @@ def _two_action_terms(step, fraction):
     return np.log(np.cosh(x)), np.tanh(x)
 
 
+@pytest.mark.spec("trpo.line-search")
 @pytest.mark.parametrize("step, max_kl, max_backtracks, expected_j", [
     (0.2, 0.05, 10, 0),     # ln cosh 0.2 = 0.0199 <= 0.05, tanh 0.2 > 0
     (2.0, 0.05, 10, 3),     # ln cosh(2 f) <= 0.05 first at f = 1/8 (ln cosh 0.25 = 0.0311)
@@ -372,6 +389,7 @@ def test_line_search_designed_cases(step, max_kl, max_backtracks, expected_j):
     np.testing.assert_allclose(got, [fraction * step, -fraction * step], atol=1e-15)
 
 
+@pytest.mark.spec("trpo.line-search")
 def test_line_search_overshoot_case_by_hand():
     """Three actions, A = (2, -1, 0), step (0, -4, 2) from 0: L(0) = 1/3, L(full) = 0.2357 < 1/3,
     L(half) = 0.4839 > 1/3, and the KL bound 10 never binds: the half step is accepted."""
@@ -394,6 +412,7 @@ def line_search_problems(draw):
             draw(st.sampled_from([0.5, 0.8])), draw(st.integers(1, 10)))
 
 
+@pytest.mark.spec("trpo.line-search")
 @given(line_search_problems())
 def test_line_search_accepts_only_feasible_improving_steps(problem):
     """The reference returns theta or theta + beta^j step; an accepted step keeps the KL
@@ -433,6 +452,7 @@ def test_correct_user_implementation_passes(name, candidate):
     assert report.passed, str(report)
 
 
+@pytest.mark.spec("trpo.line-search")
 def test_a_report_with_function_arguments_encodes_as_json():
     report = rlspec.check("trpo-line-search", bugs.line_search_no_kl, max_examples=5)
     assert not report.passed

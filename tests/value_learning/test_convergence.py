@@ -95,6 +95,7 @@ def first_visit_estimates(mdp, policy, seed, episodes, start=None, update=None):
     return values, counts
 
 
+@pytest.mark.spec("mc.first-visit")
 def test_first_visit_monte_carlo_on_random_walk_19_is_within_the_hoeffding_bound(update=None):
     """Returns are +1 or -1 (range 2).  Each state's first-visit returns are i.i.d. given
     how many episodes visit it (strong Markov property), so Hoeffding applies with that
@@ -124,6 +125,7 @@ def return_variance(mdp, policy):
     return v, second - v ** 2
 
 
+@pytest.mark.spec("mc.first-visit")
 @pytest.mark.parametrize("seed", [3, 11])
 def test_first_visit_monte_carlo_on_random_mdps_is_within_the_bernstein_bound(seed):
     """Random episodic MDPs (5 states with the terminal one, 2 actions, gamma 0.9, rewards
@@ -167,6 +169,7 @@ def td0_mean_path(mdp, alpha, steps):
     return mean, np.diag(second) - mean ** 2
 
 
+@pytest.mark.spec("td.td0")
 def test_td0_with_iid_transitions_follows_its_exact_mean_path_to_v_pi(update=None):
     """Random-walk-5, alpha 1/2, 100 updates per run, 600 independent runs from V = 0.
     Every V_t(s) stays in [0, 1]: it starts at 0 and each update moves it towards a target
@@ -206,6 +209,7 @@ def batch_episodes(seed, count):
     return mdp, [sampler.episode(3) for _ in range(count)]
 
 
+@pytest.mark.spec("td.td0")
 def test_batch_td0_reaches_certainty_equivalence_and_batch_mc_the_sample_mean():
     """Sutton & Barto (2018), §6.3: present the same 10 episodes again and again, summing the
     increments of a sweep and applying them at its end.  Batch TD(0) converges to V of the
@@ -319,6 +323,7 @@ def greedy_path(mdp, q):
     return path
 
 
+@pytest.mark.spec("td.q-learning", "td.sarsa")
 def test_cliff_walking_sarsa_learns_the_safe_path_and_q_learning_the_optimal_one():
     mdp, q_sarsa = learn_cliff("sarsa", seed=0)
     _, q_learning = learn_cliff("q-learning", seed=0)

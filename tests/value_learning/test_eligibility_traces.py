@@ -51,6 +51,7 @@ def draw_episode(data):
 
 # ----------------------------------------------------------- forward = backward
 
+@pytest.mark.spec("traces.forward-backward-equivalence")
 @given(st.data())
 def test_offline_backward_view_equals_the_forward_view_exactly(data):
     a = draw_episode(data)
@@ -63,6 +64,7 @@ def test_offline_backward_view_equals_the_forward_view_exactly(data):
                                rtol=0, atol=episode_tolerance(a))
 
 
+@pytest.mark.spec("traces.forward-backward-equivalence", "traces.td-lambda")
 def test_online_td_lambda_is_not_the_forward_view():
     """Online, each delta sees the updates of the earlier steps, so the views part ways as soon
     as a state's value changes before a later delta uses it.  States (0, 0, terminal),
@@ -76,6 +78,7 @@ def test_online_td_lambda_is_not_the_forward_view():
     assert eligibility_traces.td_lambda_episode(**a)[0] == -1.0
 
 
+@pytest.mark.spec("traces.forward-backward-equivalence", "traces.replacing-traces")
 def test_replacing_traces_do_not_reproduce_the_forward_view():
     """Offline with replacing traces, a recurring state forgets its earlier visits' credit:
     states (0, 0, terminal), rewards (0, 1), gamma = lambda = 1, alpha = 1, V = 0.
@@ -89,6 +92,7 @@ def test_replacing_traces_do_not_reproduce_the_forward_view():
 
 # ------------------------------------------------------------------ the limits
 
+@pytest.mark.spec("traces.lambda-return", "traces.replacing-traces", "traces.td-lambda")
 @given(st.data())
 def test_lambda_zero_is_td0_step_by_step_for_either_trace(data):
     a = draw_episode(data)
@@ -107,6 +111,7 @@ def test_lambda_zero_is_td0_step_by_step_for_either_trace(data):
                                           a["gamma"], 0.0), one_step)
 
 
+@pytest.mark.spec("mc.every-visit", "traces.forward-backward-equivalence", "traces.lambda-return")
 @given(st.data())
 def test_lambda_one_offline_is_every_visit_constant_step_monte_carlo(data):
     a = draw_episode(data)
@@ -130,6 +135,7 @@ def test_lambda_one_offline_is_every_visit_constant_step_monte_carlo(data):
         rtol=0, atol=episode_tolerance(a))
 
 
+@pytest.mark.spec("traces.replacing-traces")
 @given(st.data())
 def test_replacing_traces_offline_at_lambda_one_are_first_visit_monte_carlo(data):
     """Singh & Sutton (1996), Theorem 4 (undiscounted): offline TD(1) with replacing traces
@@ -154,6 +160,7 @@ def test_replacing_traces_offline_at_lambda_one_are_first_visit_monte_carlo(data
 
 # ------------------------------------------------------- expected lambda-return
 
+@pytest.mark.spec("traces.lambda-return")
 @given(small_mdps, st.lists(st.integers(-4, 4), min_size=3, max_size=3), lambdas,
        st.integers(1, 3))
 def test_expected_truncated_lambda_return_is_the_weighted_n_step_backup(mdp_and_policy, numbers,
@@ -193,6 +200,7 @@ def acyclic_episodic_mdps(draw):
     return mdp, draw(strategies.policies(n_states, n_actions))
 
 
+@pytest.mark.spec("traces.lambda-return")
 @given(acyclic_episodic_mdps(), st.lists(st.integers(-4, 4), min_size=4, max_size=4), lambdas)
 def test_td_lambda_operator_solve_matches_the_weighted_backups_and_its_limits(mdp_and_policy,
                                                                               numbers, lam):

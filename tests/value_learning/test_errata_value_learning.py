@@ -20,6 +20,7 @@ instead.  If the notes were right as written, each test would fail.
 from fractions import Fraction
 
 import numpy as np
+import pytest
 import sympy
 
 from rlspec.oracles import exact_rational, expected_updates, td_targets
@@ -28,6 +29,7 @@ from rlspec.reference import eligibility_traces, monte_carlo, n_step, temporal_d
 
 # ------------------------------------------------------------------ td.sarsa
 
+@pytest.mark.spec("td.sarsa")
 def test_sarsa_update_without_minus_q_has_no_fixed_point_at_q_pi():
     """Seed 003 "3-5": Q(s_t,a_t) <- Q(s_t,a_t) + alpha [r_{t+1} + gamma Q(s_{t+1},a_{t+1})].
 
@@ -54,6 +56,7 @@ def test_sarsa_update_without_minus_q_has_no_fixed_point_at_q_pi():
 
 # ------------------------------------------------------------------ mc.every-visit
 
+@pytest.mark.spec("mc.every-visit")
 def test_every_visit_monte_carlo_is_biased_and_first_visit_is_not():
     """Singh & Sutton (1996), §3: one state s that pays 1 per step and ends each step with
     probability 1 - p (else stays), gamma = 1.  The episode length L is geometric,
@@ -82,6 +85,7 @@ def test_every_visit_monte_carlo_is_biased_and_first_visit_is_not():
 
 # ------------------------------------------------------------------ traces.lambda-return
 
+@pytest.mark.spec("traces.lambda-return")
 def test_forward_view_as_written_is_zero_at_lambda_one():
     """Seed 000, 前向视角: G_t^lambda = (1 - lambda) sum_{n>=1} lambda^(n-1) G_t^(n), "当
     lambda = 1 时 ... 等价于蒙特卡洛方法".  In an episode ending T - t steps after t,
@@ -106,6 +110,7 @@ def test_forward_view_as_written_is_zero_at_lambda_one():
 
 # ------------------------------------------------------------------ nstep.off-policy-sarsa
 
+@pytest.mark.spec("nstep.off-policy-sarsa")
 def test_n_step_update_with_a_max_does_not_learn_q_star_off_policy():
     """Seed 003 "2-8": Q(S,A) <- Q(S,A) + alpha [sum_{i=1}^n gamma^(i-1) r_{t+i}
     + gamma^n max_a Q(S', a) - Q(S,A)].
@@ -146,6 +151,7 @@ def test_n_step_update_with_a_max_does_not_learn_q_star_off_policy():
 
 # ------------------------------------------------------------------ traces.td-lambda
 
+@pytest.mark.spec("traces.td-lambda")
 def test_trace_since_the_last_visit_is_not_the_accumulating_trace_the_formula_defines():
     """Seed 000, 后向视角: the trace records "每个状态自上次访问以来的衰减程度" (the decay since
     the state's last visit), then e_t(s) = gamma lambda e_(t-1)(s) + I(S_t = s).

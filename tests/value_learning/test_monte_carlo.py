@@ -32,6 +32,7 @@ def mean_tolerance(values, rewards_list) -> float:
     return accuracy.SAFETY * EPS * scale * sum(r.size + 1 for r in rewards_list)
 
 
+@pytest.mark.spec("mc.every-visit", "mc.first-visit")
 @given(st.lists(cases._mc_cases(), min_size=1, max_size=4), st.booleans())
 def test_incremental_mean_over_episodes_is_the_plain_mean_of_the_returns(episodes, first_visit):
     """From a fresh table (N = 0), after any number of episodes V(s) is the average of the
@@ -60,6 +61,7 @@ def test_incremental_mean_over_episodes_is_the_plain_mean_of_the_returns(episode
         assert abs(Fraction(values[s]) - expected) <= mean_tolerance(values, rewards_list)
 
 
+@pytest.mark.spec("mc.first-visit")
 @given(cases._mc_cases())
 def test_first_and_every_visit_agree_unless_a_state_recurs(case):
     a = case.arguments
@@ -80,6 +82,7 @@ def test_first_and_every_visit_agree_unless_a_state_recurs(case):
     np.testing.assert_allclose(every, _floats(exact_every), rtol=0, atol=tolerance)
 
 
+@pytest.mark.spec("mc.every-visit")
 @given(cases._mc_cases())
 def test_every_visit_mean_does_not_depend_on_the_order_of_the_updates(case):
     """Sutton & Barto's box processes an episode backwards, t = T-1..0; the reference goes
@@ -99,6 +102,7 @@ def test_every_visit_mean_does_not_depend_on_the_order_of_the_updates(case):
                                atol=mean_tolerance(a["values"], [rewards]))
 
 
+@pytest.mark.spec("mc.first-visit")
 @given(st.lists(cases._mc_cases(), min_size=2, max_size=3))
 def test_monte_carlo_oracle_applied_episode_by_episode_is_the_batch_mean(episodes):
     """Oracle cross-check: the per-episode closed form (N V + sum G) / (N + k), chained over

@@ -63,6 +63,7 @@ def path_tolerance(n, scale, ratio=1.0) -> float:
 
 # ----------------------------------------------------------------- n-step returns
 
+@pytest.mark.spec("nstep.return")
 @given(st.data())
 def test_n_step_return_is_the_td_target_at_n_one_and_the_monte_carlo_return_for_n_past_the_end(data):
     case = data.draw(cases._return_cases("n"))
@@ -80,6 +81,7 @@ def test_n_step_return_is_the_td_target_at_n_one_and_the_monte_carlo_return_for_
         exact_rational.discounted_returns_exact(rewards, gamma)
 
 
+@pytest.mark.spec("nstep.return", "nstep.td")
 @given(small_mdps, integer_tables, steps)
 def test_expected_n_step_return_is_the_n_fold_bellman_backup(mdp_and_policy, numbers, n):
     mdp, policy = mdp_and_policy
@@ -98,6 +100,7 @@ def test_expected_n_step_return_is_the_n_fold_bellman_backup(mdp_and_policy, num
 
 # -------------------------------------------------------- importance sampling
 
+@pytest.mark.spec("nstep.off-policy-td")
 @given(small_mdps, integer_tables, steps, st.data())
 def test_importance_sampled_n_step_td_update_has_the_target_policys_expectation(
         mdp_and_policy, numbers, n, data):
@@ -120,6 +123,7 @@ def test_importance_sampled_n_step_td_update_has_the_target_policys_expectation(
         assert abs(mean - backup[s]) <= path_tolerance(n, np.abs(values).max() + 4 * n, ratio)
 
 
+@pytest.mark.spec("nstep.off-policy-sarsa")
 @given(small_mdps, integer_tables, steps, st.data())
 def test_importance_sampled_n_step_sarsa_update_has_the_target_policys_expectation(
         mdp_and_policy, numbers, n, data):
@@ -143,6 +147,7 @@ def test_importance_sampled_n_step_sarsa_update_has_the_target_policys_expectati
             assert abs(mean - backup[s, a]) <= path_tolerance(n, np.abs(q).max() + 4 * n, ratio)
 
 
+@pytest.mark.spec("nstep.off-policy-sarsa", "nstep.sarsa")
 @given(st.data())
 def test_off_policy_with_equal_policies_is_on_policy(data):
     """With pi = b every ratio is 1: the importance-sampled algorithms are the on-policy ones."""
@@ -156,6 +161,7 @@ def test_off_policy_with_equal_policies_is_on_policy(data):
 
 # ------------------------------------------------------------------ tree backup
 
+@pytest.mark.spec("nstep.tree-backup")
 @given(small_mdps, integer_tables, steps, st.data())
 def test_tree_backup_update_has_the_expectation_of_its_oracle_recursion(mdp_and_policy, numbers,
                                                                          n, data):
@@ -178,6 +184,7 @@ def test_tree_backup_update_has_the_expectation_of_its_oracle_recursion(mdp_and_
             assert abs(mean - expected[s, a]) <= path_tolerance(n, np.abs(q).max() + 4 * n)
 
 
+@pytest.mark.spec("nstep.tree-backup")
 @given(small_mdps, steps, st.data())
 def test_q_pi_is_a_fixed_point_of_the_expected_tree_backup_for_every_behaviour(mdp_and_policy, n,
                                                                               data):
@@ -197,6 +204,7 @@ def test_q_pi_is_a_fixed_point_of_the_expected_tree_backup_for_every_behaviour(m
         mdp.transitions, mdp.rewards, mdp.gamma, target, q_pi, 1)).all()
 
 
+@pytest.mark.spec("nstep.sarsa", "nstep.tree-backup")
 @given(st.data())
 def test_tree_backup_with_the_taken_actions_as_a_greedy_target_is_n_step_sarsa(data):
     """Two oracles, two formulas: if pi is deterministic and picks exactly the actions that
@@ -225,6 +233,7 @@ def test_tree_backup_with_the_taken_actions_as_a_greedy_target_is_n_step_sarsa(d
                                atol=path_tolerance(a["n"] + 6, np.abs(q).max() + 24))
 
 
+@pytest.mark.spec("nstep.sarsa", "nstep.tree-backup", "td.expected-sarsa")
 @given(st.data())
 def test_one_step_n_step_methods_are_the_one_step_methods(data):
     """n = 1: n-step SARSA is SARSA step by step, tree backup is Expected SARSA."""

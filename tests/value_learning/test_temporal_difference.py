@@ -120,6 +120,7 @@ def live_states(mdp):
 
 # ---------------------------------------------------------------------- theorems
 
+@pytest.mark.spec("td.td0")
 @given(small_mdps, integer_tables, st.sampled_from([0.5, 1.0, 0.25]))
 def test_expected_td0_update_is_the_bellman_expectation_backup(mdp_and_policy, numbers, alpha):
     mdp, policy = mdp_and_policy
@@ -133,6 +134,7 @@ def test_expected_td0_update_is_the_bellman_expectation_backup(mdp_and_policy, n
         assert abs(mean - exact) <= tolerance, (s, float(mean), float(exact))
 
 
+@pytest.mark.spec("td.td0")
 @given(small_mdps)
 def test_v_pi_is_the_fixed_point_of_the_expected_td0_update(mdp_and_policy):
     mdp, policy = mdp_and_policy
@@ -144,6 +146,7 @@ def test_v_pi_is_the_fixed_point_of_the_expected_td0_update(mdp_and_policy):
         assert abs(mean - Fraction(v_pi[s])) <= tolerance
 
 
+@pytest.mark.spec("td.expected-sarsa", "td.sarsa")
 @given(small_mdps, integer_tables, st.sampled_from(["sarsa", "expected-sarsa"]))
 def test_expected_sarsa_update_is_the_bellman_backup_for_q(mdp_and_policy, numbers, method):
     mdp, policy = mdp_and_policy
@@ -158,6 +161,7 @@ def test_expected_sarsa_update_is_the_bellman_backup_for_q(mdp_and_policy, numbe
             assert abs(mean - exact) <= tolerance, (s, a)
 
 
+@pytest.mark.spec("td.expected-sarsa", "td.sarsa")
 @given(small_mdps, integer_tables, st.sampled_from([0.5, 0.25, 0.0, 1.0]))
 def test_q_of_a_fixed_epsilon_greedy_policy_is_the_fixed_point_of_sarsa(mdp_and_policy, numbers,
                                                                         epsilon):
@@ -175,6 +179,7 @@ def test_q_of_a_fixed_epsilon_greedy_policy_is_the_fixed_point_of_sarsa(mdp_and_
                 assert abs(mean - Fraction(q_pi[s, a])) <= tolerance, (method, s, a)
 
 
+@pytest.mark.spec("td.q-learning")
 @given(small_mdps, integer_tables)
 def test_expected_q_learning_update_is_the_optimality_backup(mdp_and_policy, numbers):
     mdp, _ = mdp_and_policy
@@ -188,6 +193,7 @@ def test_expected_q_learning_update_is_the_optimality_backup(mdp_and_policy, num
             assert abs(mean - (Fraction(q[s, a]) + (backup[s, a] - Fraction(q[s, a])) / 2)) <= tolerance
 
 
+@pytest.mark.spec("td.q-learning")
 @given(st.booleans().flatmap(lambda flag: strategies.mdps(episodic=flag, max_states=3,
                                                          max_actions=2)))
 def test_q_star_is_the_fixed_point_of_q_learning_and_matches_the_lp(mdp):
@@ -212,6 +218,7 @@ def test_q_star_is_the_fixed_point_of_q_learning_and_matches_the_lp(mdp):
             assert abs(mean - Fraction(q_star[s, a])) <= tolerance
 
 
+@pytest.mark.spec("td.td0")
 @given(small_mdps, integer_tables)
 def test_expected_backup_oracle_agrees_with_the_foundations_exact_lookahead(mdp_and_policy, numbers):
     """Two oracles, two methods: the backup by enumeration (expected_updates) and the
@@ -236,6 +243,7 @@ def test_expected_backup_oracle_agrees_with_the_foundations_exact_lookahead(mdp_
                                                            mdp.gamma, v_q)).all()
 
 
+@pytest.mark.spec("td.expected-sarsa", "td.q-learning", "td.td0")
 @given(small_mdps, integer_tables)
 def test_sample_update_oracles_average_exactly_to_the_backup_oracles(mdp_and_policy, numbers):
     """Oracle cross-check with no rounding anywhere: the exact per-sample updates of
