@@ -85,7 +85,7 @@ def test_list_spec_json_gives_the_fields(capsys):
     items = json.loads(out)
     assert code == EXIT_OK and items
     for item in items:
-        assert {"id", "title", "source", "reference", "oracle", "tests", "status"} <= item.keys()
+        assert {"id", "title", "source", "reference", "oracle", "status"} <= item.keys()
 
 
 def test_list_names_mdps_and_oracles(capsys):

@@ -1,8 +1,8 @@
-"""The spec is complete and honest: every entry names a reference, an oracle and tests that
-exist; every public reference and oracle function has an entry; every battery belongs to an
-entry; every cited heading is in the notes; and every entry verifies."""
+"""The spec is complete and honest: every entry names a reference and an oracle that exist and
+has tests marked ``@pytest.mark.spec(<its id>)``; every marker names an entry; every public
+reference and oracle function has an entry; every battery belongs to an entry; every cited
+heading is in the notes; and every entry verifies."""
 
-import ast
 import importlib
 import re
 from pathlib import Path
@@ -13,9 +13,13 @@ from rlspec.spec import registry
 from rlspec.checks.batteries import BATTERIES
 from rlspec.checks.verify import verify_entry
 
+from spec_markers import marked_tests
+
 ROOT = Path(__file__).parents[2]
 SEEDS = ROOT.parent / "shared" / "seeds"
 ENTRIES = registry.entries()
+#: spec ID -> the tests marked with it (tests/support/spec_markers.py)
+MARKED = marked_tests()
 
 #: The MDP chapter as the foundation issue scopes it: these IDs must all exist.
 MDP_CHAPTER = {
@@ -37,11 +41,6 @@ def _public_functions(package: str) -> set[str]:
     return names
 
 
-def _test_functions(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
-
-
 def test_the_mdp_chapter_is_covered():
     assert MDP_CHAPTER <= {entry.id for entry in ENTRIES}
 
@@ -55,13 +54,15 @@ def test_entry_names_a_reference_an_oracle_and_tests_that_exist(entry):
     for name in entry.oracle:
         assert name in oracles, f"{entry.id}: {name} is not a public oracle function"
         registry.resolve(name)
-    for node_id in entry.tests:
-        file_name, _, function = node_id.partition("::")
-        path = ROOT / file_name
-        assert path.exists(), f"{entry.id}: no test file {file_name}"
-        assert function.split("[")[0] in _test_functions(path), f"{entry.id}: no test {node_id}"
+    assert MARKED.get(entry.id), f"{entry.id}: no test is marked @pytest.mark.spec({entry.id!r})"
     assert entry.check in BATTERIES, f"{entry.id}: no check called {entry.check!r}"
     assert entry.checked_reference() in entry.reference
+
+
+def test_every_spec_marker_names_an_entry():
+    ids = {entry.id for entry in ENTRIES}
+    unknown = {spec_id: nodes for spec_id, nodes in MARKED.items() if spec_id not in ids}
+    assert not unknown, f"@pytest.mark.spec names no entry: {unknown}"
 
 
 def test_every_reference_and_oracle_function_has_a_spec_entry():
@@ -78,7 +79,8 @@ def test_every_battery_judges_a_spec_entry():
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if e.status == "erratum"], ids=lambda e: e.id)
 def test_erratum_entry_says_why_and_a_test_shows_it(entry):
     assert "## Erratum" in entry.body
-    assert any(test.startswith("tests/test_errata") for test in entry.tests)
+    assert any(Path(test.partition("::")[0]).name.startswith("test_errata")
+               for test in MARKED.get(entry.id, []))
 
 
 @pytest.mark.skipif(not SEEDS.is_dir(), reason="the notes (../shared/seeds) are not beside this checkout")
