@@ -184,7 +184,7 @@ def test_sum_tree_sampling_measure_is_exactly_the_priorities(tree):
 
 
 def test_a_flat_array_sum_tree_samples_exactly_in_another_order():
-    """The popular 2N - 1 layout (tests/user_implementations_deep_value.py) visits the leaves
+    """The popular 2N - 1 layout (tests/support/user_implementations_deep_value.py) visits the leaves
     of a 3-leaf tree in the order 1, 2, 0: not the prefix-sum order, yet the same measure;
     which is why the check judges the distribution, not the layout."""
     priorities = np.array([1.0, 2.0, 3.0])

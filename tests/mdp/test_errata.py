@@ -5,8 +5,8 @@ oracles (linear solves, exact rationals, enumeration; never ``rlspec.reference``
 where the erratum is about what the reference does instead), and asserts that the notes'
 claim, read literally, is false.  If the notes were right, the test would fail.
 
-The spec entry that each test supports names it under ``tests`` and explains the
-corrected statement in its "Erratum" section (``spec/entries/<id>.md``).
+Each test is marked with the spec entry it supports (``@pytest.mark.spec``); the entry
+explains the corrected statement in its "Erratum" section (``spec/entries/<id>.md``).
 
 Numbers are chosen so that the arithmetic is exact in binary floating point (halves,
 quarters, eighths), and so the assertions are exact equalities where the claim is about

@@ -2,7 +2,7 @@
 an exact oracle; each oracle agrees with a second method (scipy, a characterisation, central
 differences, Spinning Up's identity, a clamped closed form, the quadratics the bounds
 solve); GSPO-token reduces to GSPO; DAPO's filter keeps exactly the groups with a gradient.
-Tolerances as in ``tests/test_rlhf_ppo.py``."""
+Tolerances as in ``tests/rlhf/test_rlhf_ppo.py``."""
 
 import numpy as np
 import pytest

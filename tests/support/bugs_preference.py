@@ -1,6 +1,6 @@
 """Plausible wrong implementations of the preference-learning chapter (issue 5a).
 
-Each is registered with the check that must reject it (``tests/test_bug_catalogue.py``).
+Each is registered with the check that must reject it (``tests/check_api/test_bug_catalogue.py``).
 Where a bug was reported in a public project, the docstring names the repository and the
 issue or pull request.  Signatures are the canonical ones (``rlspec list oracles``).
 """

@@ -1,7 +1,7 @@
 """Plausible wrong implementations of the model-free value chapter, each one a bug people
 write (several reported in public issue trackers, cited by repository and number).
 
-Registered with ``@bug(check, name)``; ``tests/test_bug_catalogue.py`` asserts that every
+Registered with ``@bug(check, name)``; ``tests/check_api/test_bug_catalogue.py`` asserts that every
 check rejects each of its bugs with a counterexample.  Signatures are the canonical ones
 (``rlspec list oracles``).  Each bug is a small edit of a correct implementation, written
 the way users write them (numpy, in place on a copy), so the edit is easy to see.

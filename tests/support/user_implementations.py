@@ -1,7 +1,7 @@
 """Correct implementations written the way users write them: vectorised numpy, torch
 autograd, gymnasium's transition table, P indexed [a, s, s'].  None imports rlspec.
 
-``tests/test_check_api.py`` asserts that rlspec.check accepts each of them: a check that
+``tests/check_api/test_check_api.py`` asserts that rlspec.check accepts each of them: a check that
 rejected correct code would be as useless as one that accepted bugs.
 """
 

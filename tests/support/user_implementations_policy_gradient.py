@@ -2,7 +2,7 @@
 torch autograd of a surrogate loss, CleanRL's GAE loop over (T, N) tensors, SB3's buffer
 method, rlax's function, Spinning Up's discounted cumulative sums.  None imports rlspec.
 
-``tests/test_gae.py``, ``tests/test_pg_estimators.py`` and ``tests/test_actor_critic.py``
+``tests/policy_gradient/test_gae.py``, ``tests/policy_gradient/test_pg_estimators.py`` and ``tests/policy_gradient/test_actor_critic.py``
 assert that rlspec.check accepts each of them through the matching adapter.
 """
 

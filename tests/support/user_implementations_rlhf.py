@@ -2,9 +2,9 @@
 OpenRLHF and DeepSpeed-Chat users write them: vectorised torch, masks as tensors, no loops
 over tokens.  None imports rlspec.
 
-``tests/test_rlhf_ppo.py``, ``tests/test_grpo.py`` and ``tests/test_loss_aggregation.py``
+``tests/rlhf/test_rlhf_ppo.py``, ``tests/rlhf/test_grpo.py`` and ``tests/rlhf/test_loss_aggregation.py``
 assert that rlspec.check accepts each of them: a check that rejected correct code would be
-as useless as one that accepted bugs.  ``tests/bugs_rlhf.py`` changes one thing in copies of
+as useless as one that accepted bugs.  ``tests/support/bugs_rlhf.py`` changes one thing in copies of
 these to make the catalogued bugs.
 """
 

@@ -3,7 +3,7 @@ style of CleanRL, OpenAI baselines' negative log-probabilities, torch.distributi
 autograd double-backward for the Fisher-vector product, a conjugate gradient taking a
 matrix-vector function.  None imports rlspec.
 
-``tests/test_trpo.py`` and ``tests/test_ppo.py`` assert that rlspec.check accepts each: a
+``tests/trust_region/test_trpo.py`` and ``tests/trust_region/test_ppo.py`` assert that rlspec.check accepts each: a
 check that rejected correct code would be as useless as one that accepted bugs.
 """
 

@@ -2,7 +2,7 @@
 vectorised numpy, torch, an agent object that keeps its trace, rlax-style time-major
 returns with per-step discounts.  None imports rlspec.
 
-``tests/test_temporal_difference.py`` asserts that rlspec.check accepts each of them: a
+``tests/value_learning/test_temporal_difference.py`` asserts that rlspec.check accepts each of them: a
 check that rejected correct code would be as useless as one that accepted bugs.
 """
 

@@ -3,8 +3,8 @@
 Each test builds a small case by hand, computes the exact answer with the oracles (exact
 rationals, mpmath, closed forms; the reference only where the erratum is about what the
 reference does instead), and asserts that the notes' statement, read literally, is false
-while the corrected statement of the spec entry holds.  The spec entry that each test
-supports names it under ``tests`` and explains the correction in its "Erratum" section.
+while the corrected statement of the spec entry holds.  Each test's ``@pytest.mark.spec``
+marker names the entry it supports, which explains the correction in its "Erratum" section.
 
 Numbers are halves, quarters and eighths so that equalities are exact.
 """
