@@ -8,7 +8,6 @@ so GitHub renders the rest as ordinary Markdown) holding the machine-readable fi
     source      where the notes state it: ["seed 000 · Model-Based Value Methods · ..."]
     reference   ["rlspec.reference.module:function", ...]
     oracle      ["rlspec.oracles.module:function", ...]
-    tests       ["tests/test_file.py::test_name", ...]
     check       the battery ``rlspec verify`` runs (``rlspec list oracles``)
     check_reference  optional: which reference the battery runs (default: the first)
     check_options    optional: keyword options for ``rlspec.check``
@@ -16,6 +15,10 @@ so GitHub renders the rest as ordinary Markdown) holding the machine-readable fi
                 ambiguous; the body gives the corrected statement and a test shows why)
 
 The Markdown body holds the statement, notation, assumptions, a worked example and errata.
+
+The tests that establish an entry are not listed here: each test carries the IDs it serves,
+``@pytest.mark.spec("gae.advantage", ...)``, and the entry -> tests mapping is derived from
+those markers (``tests/support/spec_markers.py``).
 """
 
 from __future__ import annotations
@@ -42,7 +45,6 @@ class Entry:
     source: tuple[str, ...]
     reference: tuple[str, ...]
     oracle: tuple[str, ...]
-    tests: tuple[str, ...]
     check: str
     status: str
     body: str
@@ -56,7 +58,7 @@ class Entry:
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "source": list(self.source),
                 "reference": list(self.reference), "oracle": list(self.oracle),
-                "tests": list(self.tests), "check": self.check, "status": self.status}
+                "check": self.check, "status": self.status}
 
 
 def parse_entry(path: Path) -> Entry:
@@ -68,7 +70,7 @@ def parse_entry(path: Path) -> Entry:
         fields = tomllib.loads(parts[1])
     except tomllib.TOMLDecodeError as error:
         raise SpecFormatError(f"{path.name}: bad front matter: {error}") from None
-    required = ("id", "title", "source", "reference", "oracle", "tests", "check", "status")
+    required = ("id", "title", "source", "reference", "oracle", "check", "status")
     missing = [name for name in required if not fields.get(name)]
     if missing:
         raise SpecFormatError(f"{path.name}: missing or empty fields {missing}")
@@ -77,7 +79,7 @@ def parse_entry(path: Path) -> Entry:
     unknown = set(fields) - set(required) - {"check_reference", "check_options"}
     if unknown:
         raise SpecFormatError(f"{path.name}: unknown fields {sorted(unknown)}")
-    listed = {name: tuple(fields[name]) for name in ("source", "reference", "oracle", "tests")}
+    listed = {name: tuple(fields[name]) for name in ("source", "reference", "oracle")}
     return Entry(id=fields["id"], title=fields["title"], check=fields["check"],
                  status=fields["status"], body=parts[2], path=path,
                  check_reference=fields.get("check_reference"),

@@ -4,6 +4,7 @@ exact rational policy iteration and the policy-evaluation oracle."""
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,6 +12,7 @@ from rlspec.oracles import accuracy, exact_rational, linear_program, policy_eval
 from rlspec.toy_mdps import strategies
 
 
+@pytest.mark.spec("dp.value-iteration", "dp.policy-improvement")
 @given(st.booleans().flatmap(lambda flag: strategies.mdps(episodic=flag)))
 def test_lp_action_values_are_the_exact_q_star_and_its_argmax_is_optimal(mdp):
     tables = (mdp.transitions, mdp.rewards, mdp.gamma)
@@ -36,6 +38,7 @@ def test_lp_action_values_are_the_exact_q_star_and_its_argmax_is_optimal(mdp):
                                atol=(2 / (1 - gamma) + 1) * tolerance + solve_error)
 
 
+@pytest.mark.spec("dp.policy-improvement")
 def test_optimal_actions_spreads_over_exact_ties_only():
     q = np.array([[1.0, 1.0, 0.5], [0.0, -1.0, 2.0]])
     np.testing.assert_array_equal(linear_program.optimal_actions(q, 1e-9),
