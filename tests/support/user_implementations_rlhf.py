@@ -83,6 +83,11 @@ def dr_grpo_advantages(rewards):
     return rewards - rewards.mean(dim=1, keepdim=True)
 
 
+def _rollout_data(*tensors):
+    """The rollout's tensors carry no graph: TRL and verl compute them under no_grad."""
+    return (tensor.detach() for tensor in tensors)
+
+
 def _surrogate(log_probs, old_log_probs, advantages, mask, low, high):
     ratio = torch.exp((log_probs - old_log_probs) * mask)
     if advantages.ndim == 1:
@@ -93,6 +98,8 @@ def _surrogate(log_probs, old_log_probs, advantages, mask, low, high):
 def grpo_loss(log_probs, old_log_probs, ref_log_probs, advantages, response_mask, clip_epsilon,
               beta):
     """The pre-v0.16 TRL GRPO loss: per-sequence mean, then batch mean, k3 KL."""
+    old_log_probs, ref_log_probs, advantages = _rollout_data(old_log_probs, ref_log_probs,
+                                                             advantages)
     mask = response_mask
     objective = _surrogate(log_probs, old_log_probs, advantages, mask, 1 - clip_epsilon,
                            1 + clip_epsilon)
@@ -103,12 +110,14 @@ def grpo_loss(log_probs, old_log_probs, ref_log_probs, advantages, response_mask
 
 
 def dr_grpo_loss(log_probs, old_log_probs, advantages, response_mask, clip_epsilon, max_length):
+    old_log_probs, advantages = _rollout_data(old_log_probs, advantages)
     objective = _surrogate(log_probs, old_log_probs, advantages, response_mask,
                            1 - clip_epsilon, 1 + clip_epsilon)
     return -((objective * response_mask).sum(dim=1) / max_length).mean()
 
 
 def dapo_loss(log_probs, old_log_probs, advantages, response_mask, epsilon_low, epsilon_high):
+    old_log_probs, advantages = _rollout_data(old_log_probs, advantages)
     objective = _surrogate(log_probs, old_log_probs, advantages, response_mask,
                            1 - epsilon_low, 1 + epsilon_high)
     return -(objective * response_mask).sum() / response_mask.sum()
@@ -125,6 +134,7 @@ def keep_groups(accuracies):
 
 def gspo_loss(log_probs, old_log_probs, advantages, response_mask, epsilon_low, epsilon_high):
     """verl-style: the mean log-ratio per sequence."""
+    old_log_probs, advantages = _rollout_data(old_log_probs, advantages)
     lengths = response_mask.sum(dim=1)
     log_s = ((log_probs - old_log_probs) * response_mask).sum(dim=1) / lengths
     s = torch.exp(log_s)
@@ -135,6 +145,7 @@ def gspo_loss(log_probs, old_log_probs, advantages, response_mask, epsilon_low, 
 def gspo_token_loss(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
                     epsilon_high):
     """verl's compute_policy_loss_gspo, with its seq-mean-token-mean aggregation."""
+    old_log_probs, advantages = _rollout_data(old_log_probs, advantages)
     lengths = response_mask.sum(dim=1)
     log_s = ((log_probs - old_log_probs) * response_mask).sum(dim=1) / lengths
     log_ratio = log_probs - log_probs.detach() + log_s.detach().unsqueeze(-1)
