@@ -102,7 +102,7 @@ def stated_counts(table: Path) -> tuple[int, int]:
 
 def entry_ids() -> set[str]:
     ids = set()
-    for entry in (resources.files("rlspec") / "entries").iterdir():
+    for entry in (resources.files("rlspec.spec") / "entries").iterdir():
         if entry.name.endswith(".md"):
             front_matter = entry.read_text(encoding="utf-8").split("+++")[1]
             ids.add(tomllib.loads(front_matter)["id"])
