@@ -1,10 +1,10 @@
-"""Counterexamples for the errata the formula audit found and no entry recorded yet.
+"""Counterexamples for the errata the formula audit found (``spec/audit/``), NE-1 ... NE-7.
 
-One test per erratum of ``spec/audit/new-errata.md`` (NE-1 ... NE-7): each computes the notes'
-formula as written and the corrected one on a small example, shows that they differ, and that
-the corrected one agrees with an rlspec oracle or with a derivation written out here. Exact
-arithmetic (Fractions) where the example allows it; float64 autograd otherwise, with the
-tolerance stated next to the comparison.
+Each is now an erratum item of the spec entry named in its marker, and ``spec/audit/new-errata.md``
+says which. Each test computes the notes' formula as written and the corrected one on a small
+example, shows that they differ, and that the corrected one agrees with an rlspec oracle or with
+a derivation written out here. Exact arithmetic (Fractions) where the example allows it; float64
+autograd otherwise, with the tolerance stated next to the comparison.
 """
 from fractions import Fraction
 
@@ -27,6 +27,7 @@ def notes_ppo_advantage(rewards, values, last_value, gamma, t):
     return -values[t] + middle + gamma ** (horizon - t + 1) * rewards[horizon - 1] + gamma ** (horizon - t) * last_value
 
 
+@pytest.mark.spec("ac.n-step-advantage")
 def test_ne1_ppo_truncated_advantage_weights_the_last_reward_by_gamma_to_the_t_minus_t_minus_1():
     gamma = Fraction(1, 2)
     rewards, values, last_value = [Fraction(0), Fraction(1)], [Fraction(0), Fraction(0)], Fraction(0)
@@ -52,6 +53,7 @@ def values_of_softmax_policy(transitions, rewards, gamma, theta):
     return torch.linalg.solve(torch.eye(len(reward), dtype=theta.dtype) - gamma * markov, reward), policy
 
 
+@pytest.mark.spec("pg.policy-gradient-theorem")
 def test_ne2_expected_advantage_of_the_policy_itself_is_zero_for_every_theta():
     mdp = catalogue.two_state(gamma=0.9)
     transitions = torch.tensor(mdp.transitions)
@@ -74,6 +76,7 @@ def test_ne2_expected_advantage_of_the_policy_itself_is_zero_for_every_theta():
         assert np.abs(true_gradient).max() > 0.1  # while the return does depend on theta
 
 
+@pytest.mark.spec("pg.policy-gradient-theorem")
 def test_ne2_corrected_surrogate_with_the_old_advantage_has_the_policy_gradient_at_the_old_policy():
     mdp = catalogue.two_state(gamma=0.9)
     initial = np.asarray(mdp.initial_distribution)
@@ -112,6 +115,7 @@ def two_step_bandit_expectation(theta, weight_of_trajectory):
     return total
 
 
+@pytest.mark.spec("pg.reinforce")
 def test_ne3_reinforce_needs_all_T_rewards_and_the_sum_over_t():
     theta = np.array([0.0, np.log(3.0)])  # pi = (1/4, 3/4)
     # J = E[r_1 + r_2] = 2 pi(1); dJ/dtheta = 2 pi(1)(e_1 - pi) = (-3/8, 3/8), by hand.
@@ -128,6 +132,7 @@ def test_ne3_reinforce_needs_all_T_rewards_and_the_sum_over_t():
 
 # --- NE-4: seed 003 5-1, "grad p_theta(tau) = grad log p_theta(a_t^n | s_t^n)" ---------------
 
+@pytest.mark.spec("pg.trajectory-probability")
 def test_ne4_gradient_of_a_trajectory_probability_is_probability_times_score():
     theta = torch.zeros(2, dtype=torch.float64, requires_grad=True)
     probability = torch.softmax(theta, dim=0)[0]  # a one-step trajectory: p_theta(tau) = pi(a_0)
@@ -140,6 +145,7 @@ def test_ne4_gradient_of_a_trajectory_probability_is_probability_times_score():
 
 # --- NE-5: seed 003 2-4, Q_pi(s, a) with r(s', a) --------------------------------------------
 
+@pytest.mark.spec("mdp.bellman-expectation-q")
 def test_ne5_bellman_equation_for_q_uses_the_reward_of_the_current_state():
     mdp = catalogue.two_state(gamma=0.5)
     uniform = np.full((2, 2), 0.5)
@@ -164,6 +170,7 @@ def steps_collected(t_max, keep_going):
     return t - t_start
 
 
+@pytest.mark.spec("ac.n-step-advantage")
 def test_ne6_a3c_rollout_holds_t_max_steps_not_t_max_plus_one():
     t_max = 2
     paper = steps_collected(t_max, lambda elapsed, limit: elapsed != limit)  # "until t - t_start == t_max"
@@ -178,6 +185,7 @@ def test_ne6_a3c_rollout_holds_t_max_steps_not_t_max_plus_one():
 
 # --- NE-7: seed 004, "E grad_theta p_theta = 0" -------------------------------------------------
 
+@pytest.mark.spec("pg.variance-minimising-baseline")
 def test_ne7_it_is_the_expected_score_that_vanishes_not_the_expected_gradient_of_p():
     theta = torch.tensor([np.log(3.0), 0.0], dtype=torch.float64, requires_grad=True)  # pi = (3/4, 1/4)
     probabilities = torch.softmax(theta, dim=0)
