@@ -8,7 +8,7 @@ so GitHub renders the rest as ordinary Markdown) holding the machine-readable fi
     source      where the notes state it: ["seed 000 · Model-Based Value Methods · ..."]
     reference   ["rlspec.reference.module:function", ...]
     oracle      ["rlspec.oracles.module:function", ...]
-    check       the battery ``rlspec verify`` runs (``rlspec list oracles``)
+    check       the battery ``rlspec verify`` runs (``rlspec list checks``)
     check_reference  optional: which reference the battery runs (default: the first)
     check_options    optional: keyword options for ``rlspec.check``
     status      "verified" (the notes are right) or "erratum" (the notes are wrong or

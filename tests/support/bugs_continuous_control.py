@@ -2,7 +2,7 @@
 
 Where a bug was reported in a public project, its name cites the repository and issue or
 pull request (the issue describes the symptom; the code here is written from scratch).
-Signatures are the canonical ones (``rlspec list oracles``); the loss bugs take and return
+Signatures are the canonical ones (``rlspec list checks``); the loss bugs take and return
 torch tensors, like the checks' candidates.
 """
 

@@ -1,7 +1,7 @@
 """Plausible wrong implementations of DQN and its variants, each a bug people really write.
 
 Registered in the catalogue (``bug_catalogue.py``) with the check that must reject it.
-Signatures are the canonical ones (``rlspec list oracles``).  Where a bug was reported in a
+Signatures are the canonical ones (``rlspec list checks``).  Where a bug was reported in a
 public repository, its docstring names the repository and the issue or pull request.
 """
 

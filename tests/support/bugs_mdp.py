@@ -1,7 +1,7 @@
 """Plausible wrong implementations of the MDP chapter, each a bug people really write.
 
 Registered in the catalogue (``bug_catalogue.py``) with the check that must reject it.
-Signatures are the canonical ones (``rlspec list oracles``).
+Signatures are the canonical ones (``rlspec list checks``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Each is registered with the check that must reject it (``bug_catalogue.py``).  Where a
 bug was reported in a public project, the name cites the repository and issue or pull
-request.  Signatures are the canonical ones (``rlspec list oracles``); the correct base
+request.  Signatures are the canonical ones (``rlspec list checks``); the correct base
 each bug perturbs is written out here, not imported from rlspec.
 """
 

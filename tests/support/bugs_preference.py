@@ -2,7 +2,7 @@
 
 Each is registered with the check that must reject it (``tests/check_api/test_bug_catalogue.py``).
 Where a bug was reported in a public project, the docstring names the repository and the
-issue or pull request.  Signatures are the canonical ones (``rlspec list oracles``).
+issue or pull request.  Signatures are the canonical ones (``rlspec list checks``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Plausible wrong implementations of the TRPO and PPO chapter, each one a bug people write.
 
 Registered in the catalogue (``bug_catalogue.py``) with the check that must reject it, in
-the check's canonical signature (``rlspec list oracles``).  Where a bug was reported in a
+the check's canonical signature (``rlspec list checks``).  Where a bug was reported in a
 public repository, its name cites the repository and issue number.  The loss checks hand
 the candidate float64 torch tensors, so these do too.
 """

@@ -3,7 +3,7 @@ write (several reported in public issue trackers, cited by repository and number
 
 Registered with ``@bug(check, name)``; ``tests/check_api/test_bug_catalogue.py`` asserts that every
 check rejects each of its bugs with a counterexample.  Signatures are the canonical ones
-(``rlspec list oracles``).  Each bug is a small edit of a correct implementation, written
+(``rlspec list checks``).  Each bug is a small edit of a correct implementation, written
 the way users write them (numpy, in place on a copy), so the edit is easy to see.
 """
 

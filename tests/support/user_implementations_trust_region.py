@@ -157,7 +157,7 @@ def baselines_cg(f_Ax, b, cg_iters=10, residual_tol=1e-10):
 
 
 def baselines_cg_on_a_matrix(matrix, vector, iterations):
-    """The adapter that `rlspec list oracles` suggests for a CG taking a function."""
+    """The adapter that `rlspec list checks` suggests for a CG taking a function."""
     return baselines_cg(lambda v: matrix @ v, vector, iterations)
 
 
