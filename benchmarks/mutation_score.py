@@ -110,13 +110,14 @@ def _sites(node: ast.AST):
         if swap:
             yield "operator", ast.BinOp(node.left, swap(), node.right)
         if isinstance(node.op, (ast.Add, ast.Sub)):
-            yield "drop-term", node.left
-            if isinstance(node.op, ast.Add):
-                yield "drop-term", node.right
             right = node.right
             if isinstance(node.op, ast.Sub) and isinstance(right, ast.Call) and \
                     _name_of(right.func) in ("max", "amax", "logsumexp"):
-                yield "no-max-shift", node.left
+                yield "no-max-shift", node.left  # the same change as dropping the term
+            else:
+                yield "drop-term", node.left
+            if isinstance(node.op, ast.Add):
+                yield "drop-term", node.right
         if isinstance(node.op, ast.Mult):
             for kept, dropped in ((node.left, node.right), (node.right, node.left)):
                 if MASK_WORDS.search(ast.unparse(dropped)):
@@ -431,12 +432,18 @@ class _Pool:
 
 # ----------------------------------------------------------------------- reporting
 
-def load_equivalents(path: Path = EQUIVALENTS_FILE) -> dict[str, str]:
-    """Reviewed equivalent survivors: ``{mutant id: reason}``."""
+def load_equivalents(path: Path = EQUIVALENTS_FILE) -> dict[tuple[str, str], str]:
+    """Reviewed equivalent survivors: ``{(check, mutant id): reason}``.  A mutant of a shared
+    helper is equivalent only for the checks listed with it (a branch one check never takes
+    may be the one another check needs)."""
     if not path.exists():
         return {}
     listed = tomllib.loads(path.read_text(encoding="utf-8")).get("equivalent", [])
-    return {item["id"]: item["reason"] for item in listed}
+    return {(check, item["id"]): item["reason"] for item in listed for check in item["checks"]}
+
+
+def is_equivalent(result: dict, equivalents: dict[tuple[str, str], str]) -> bool:
+    return (result["check"], result["id"]) in equivalents
 
 
 def summarise(results: list[dict], equivalents: dict[str, str]) -> dict:
@@ -449,7 +456,7 @@ def summarise(results: list[dict], equivalents: dict[str, str]) -> dict:
     by_check, by_chapter, total = defaultdict(empty), defaultdict(empty), empty()
     for result in results:
         status = result["status"]
-        if status == "survived" and result["id"] in equivalents:
+        if status == "survived" and is_equivalent(result, equivalents):
             status = "equivalent"
         for counts in (by_check[result["check"]], by_chapter[result["chapter"]], total):
             counts["mutants"] += 1
@@ -533,7 +540,8 @@ def run(args: argparse.Namespace) -> int:
     pool.close()
     equivalents = load_equivalents(args.equivalents)
     summary = summarise(results, equivalents)
-    new_survivors = [r for r in results if r["status"] == "survived" and r["id"] not in equivalents]
+    new_survivors = [r for r in results
+                     if r["status"] == "survived" and not is_equivalent(r, equivalents)]
     timeouts = [r for r in results if r["status"] == "timeout"]
     if args.json:
         print(json.dumps({"summary": summary, "new_survivors": [r["id"] for r in new_survivors],

@@ -44,7 +44,7 @@ def test_power_listed_equivalents_leave_the_score():
     results = [{"id": "a", "check": "c", "chapter": "x", "status": "survived"},
                {"id": "b", "check": "c", "chapter": "x", "status": "survived"},
                {"id": "k", "check": "c", "chapter": "x", "status": "killed"}]
-    summary = mutation_score.summarise(results, {"a": "same value on every input"})
+    summary = mutation_score.summarise(results, {("c", "a"): "same value on every input"})
     assert summary["checks"]["c"]["equivalent"] == 1
     assert summary["total"]["score"] == 0.5
 
