@@ -111,6 +111,14 @@ def within_bounds(name: str, got, lower, upper, tolerance: float,
                   hint: str = "") -> Mismatch | None:
     """The gradient ``got`` with respect to ``name`` must lie in [lower, upper] entry by
     entry, up to the relative tolerance; lower == upper where the formula is smooth."""
+    return within_interval(got, lower, upper, tolerance, f"the gradient d loss / d {name}", hint)
+
+
+def within_interval(got, lower, upper, tolerance: float, what: str = "the answer",
+                    hint: str = "") -> Mismatch | None:
+    """``got`` must lie in [lower, upper] entry by entry, up to the relative tolerance: the
+    rule where the formula admits a range (a kink, or a stated freedom such as an epsilon
+    of at most 1e-8)."""
     got = np.asarray(got, dtype=np.float64)
     lower = np.broadcast_to(np.asarray(lower, dtype=np.float64), got.shape)
     upper = np.broadcast_to(np.asarray(upper, dtype=np.float64), got.shape)
@@ -124,7 +132,7 @@ def within_bounds(name: str, got, lower, upper, tolerance: float,
     expected = np.where(lower == upper, lower, (lower + upper) / 2)
     kink = "" if lower[worst] == upper[worst] else \
         f" (a kink: any value in [{lower[worst]:.6g}, {upper[worst]:.6g}] is accepted)"
-    return Mismatch(f"the gradient d loss / d {name} is wrong{where}: {got[worst]:.6g} instead "
+    return Mismatch(f"{what} is wrong{where}: {got[worst]:.6g} instead "
                     f"of {expected[worst]:.6g}{kink}{hint}", expected=expected, got=got,
                     tolerance=slack)
 

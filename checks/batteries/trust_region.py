@@ -23,7 +23,8 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import register
-from rlspec.checks.core import Case, Mismatch, compare, exact_gradient, judge_loss
+from rlspec.checks.core import (Case, Mismatch, compare, exact_gradient, judge_loss,
+                                within_interval)
 from rlspec.oracles import ppo as ppo_oracle
 from rlspec.oracles import trpo as trpo_oracle
 from rlspec.oracles.policy_evaluation import expected_return
@@ -240,18 +241,22 @@ def _normalization_edge_cases() -> list[Case]:
     ]
 
 
+#: The largest epsilon the entry allows in the denominator std + epsilon.
+NORMALIZATION_EPSILON = 1e-8
+
+
 def _judge_normalization(case, call, tolerance):
     advantages = case.arguments["advantages"]
     got = call(case.arguments, advantages.shape)
-    candidates = [np.array(ppo_oracle.normalized_advantages_exact(advantages, ddof))
-                  for ddof in (1, 0)]
-    found = [compare(expected, got, tolerance) for expected in candidates]
-    if not all(found):
-        return None
-    first = found[0]
-    return Mismatch(first.message + " (the oracle accepts the sample std, N - 1, or the "
-                    "population std, N, plus an epsilon of at most 1e-8; expected shows N - 1)",
-                    first.expected, first.got, first.tolerance)
+    found = []
+    for ddof in (1, 0):
+        bounds = [np.array(ppo_oracle.normalized_advantages_exact(advantages, ddof, epsilon))
+                  for epsilon in (0.0, NORMALIZATION_EPSILON)]
+        found.append(within_interval(got, np.minimum(*bounds), np.maximum(*bounds), tolerance))
+        if found[-1] is None:
+            return None
+    return found[0].with_hint(" (the oracle accepts the sample std, N - 1, or the population "
+                              "std, N, plus an epsilon of at most 1e-8; expected shows N - 1)")
 
 
 @st.composite
