@@ -21,7 +21,7 @@ Accuracy.  With c = gamma ||M||_2^2 < 1 the Kronecker system has condition numbe
 (1 + c) / (1 - c) in the 2-norm (||gamma M' (x) M'||_2 = c), so the solve and its adjoint
 lose about n^2 eps (1 + c) / (1 - c) relative: ~1e-14 for the generated cases (c <= 0.6).
 Central differences with h = eps^(1/3) |K| lose about eps^(2/3) ~ 4e-11 relative
-(``rlspec.oracles.accuracy.finite_difference_tolerance`` explains the balance).
+(``rlspec.oracles.methods.accuracy.finite_difference_tolerance`` explains the balance).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 import scipy.linalg
 import sympy
 
-from rlspec.oracles.accuracy import EPS
+from rlspec.oracles.methods.accuracy import EPS
 
 __all__ = ["lqr_objective", "lqr_policy_gradient_autograd", "lqr_policy_gradient_finite_difference",
            "lqr_policy_gradient_scalar_sympy"]

@@ -37,7 +37,7 @@ import numpy as np
 import sympy
 
 from rlspec import validation
-from rlspec.oracles.exact_rational import to_fractions
+from rlspec.oracles.methods.exact_rational import to_fractions
 
 __all__ = [
     "score_function_gradient_exact", "reinforce_gradient_exact", "reinforce_gradient_autograd",

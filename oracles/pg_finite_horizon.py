@@ -21,7 +21,7 @@ Two independent oracles for that gradient live here: the closed form in exact ra
 arithmetic (``finite_horizon_gradient_exact``; needs only the policy, so ``theta`` is
 represented by ``policy = softmax(theta)``), and torch autograd of J_H(theta) computed by
 backward induction in float64 (``finite_horizon_gradient_autograd``).  The tests cross-check
-them, and both against the enumeration of every trajectory (``rlspec.oracles.trajectories``).
+them, and both against the enumeration of every trajectory (``rlspec.oracles.methods.trajectories``).
 
 Accuracy of the autograd oracle: backward induction is H rounds of sums of at most S * A
 terms, so J and its gradient are within about H * S * A * eps * R * H of the exact values
@@ -35,7 +35,7 @@ from fractions import Fraction
 import numpy as np
 
 from rlspec import validation
-from rlspec.oracles.exact_rational import to_fractions
+from rlspec.oracles.methods.exact_rational import to_fractions
 
 __all__ = ["finite_horizon_values_exact", "finite_horizon_objective_exact",
            "finite_horizon_gradient_exact", "finite_horizon_gradient_autograd"]

@@ -18,7 +18,7 @@ Independence from the reference: the same definitions, computed by other formula
 * the tree-backup return is the sum over the paths of its tree, not the recursion of
   Sutton & Barto's box.
 
-Cross-checks between these and ``rlspec.oracles.expected_updates`` (expectations that equal
+Cross-checks between these and ``rlspec.oracles.bellman`` (expectations that equal
 Bellman backups) are in the tests.  Sizes here are tiny (a handful of steps), so exact
 arithmetic costs nothing.
 """
@@ -29,12 +29,12 @@ from fractions import Fraction
 
 import numpy as np
 
-from rlspec.oracles.exact_rational import to_fractions as _floats_to_fractions
+from rlspec.oracles.methods.exact_rational import to_fractions as _floats_to_fractions
 
 
 def exact(array) -> np.ndarray:
     """An object array of Fractions: floats converted exactly, Fractions kept as they are
-    (``rlspec.oracles.exact_rational.to_fractions`` would round a Fraction through float)."""
+    (``rlspec.oracles.methods.exact_rational.to_fractions`` would round a Fraction through float)."""
     if isinstance(array, np.ndarray) and array.dtype == object:
         return np.vectorize(Fraction, otypes=[object])(array) if array.size else array.copy()
     if isinstance(array, (list, tuple)) and any(isinstance(x, Fraction) for x in np.ravel(

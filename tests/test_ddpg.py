@@ -4,7 +4,7 @@ every theorem test is shown to fail with a planted bug; bad input gets a clear e
 correct user code in the common styles passes ``rlspec.check``.
 
 Tolerances are derived next to each test from the float64 error of the computation:
-EPS = 2^-52, SAFETY = 16 (``rlspec.oracles.accuracy``) covering the constants.
+EPS = 2^-52, SAFETY = 16 (``rlspec.oracles.methods.accuracy``) covering the constants.
 """
 
 import doctest
@@ -21,8 +21,8 @@ import rlspec
 import user_implementations_continuous_control as user
 from mutation import fails
 from rlspec.spec import registry
-from rlspec.oracles import cc_lqr, continuous_control as oracle, policy_evaluation
-from rlspec.oracles.accuracy import EPS, SAFETY
+from rlspec.oracles import cc_lqr, continuous_control as oracle, dynamic_programming
+from rlspec.oracles.methods.accuracy import EPS, SAFETY
 from rlspec.reference import ddpg
 from rlspec.validation import InvalidInputError
 
@@ -276,7 +276,7 @@ def test_ddpg_target_at_q_mu_returns_q_mu(chain):
     """Q^mu (by the linear-solve oracle) is the fixed point of the target map: y(s, a) =
     Q^mu(s, a).  The solve is accurate to n eps kappa |Q|, kappa <= (1 + gamma) / (1 - gamma)."""
     transitions, rewards, gamma, mu = chain
-    q_mu = policy_evaluation.action_values(transitions, rewards, gamma, np.eye(rewards.shape[1])[mu])
+    q_mu = dynamic_programming.action_values(transitions, rewards, gamma, np.eye(rewards.shape[1])[mu])
     pairs, r, terminated, next_q = _one_step_batch(transitions, rewards, q_mu, mu)
     targets = ddpg.ddpg_critic_target(r, terminated, np.zeros_like(r), next_q, gamma)
     kappa = (1 + gamma) / (1 - gamma)

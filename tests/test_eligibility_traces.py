@@ -15,8 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import value_learning as cases
-from rlspec.oracles import accuracy, exact_rational, expected_updates, td_targets
-from rlspec.oracles.policy_evaluation import absorbing_zero_reward_states
+from rlspec.oracles import bellman, td_targets
+from rlspec.oracles.methods import accuracy, exact_rational
+from rlspec.oracles.dynamic_programming import absorbing_zero_reward_states
 from rlspec.reference import eligibility_traces, monte_carlo, n_step, temporal_difference
 from rlspec.toy_mdps import strategies
 from rlspec.toy_mdps.mdp import TabularMDP
@@ -160,12 +161,12 @@ def test_expected_truncated_lambda_return_is_the_weighted_n_step_backup(mdp_and_
                                                                          lam, horizon):
     mdp, policy = mdp_and_policy
     values = np.resize(np.array(numbers, dtype=float), mdp.n_states)
-    backup = expected_updates.lambda_backup_v(mdp.transitions, mdp.rewards, mdp.gamma, policy,
+    backup = bellman.lambda_backup_v(mdp.transitions, mdp.rewards, mdp.gamma, policy,
                                               values, lam, horizon)
     live = np.flatnonzero(~absorbing_zero_reward_states(mdp.transitions, mdp.rewards))
     for s in live:
         mean = Fraction(0)
-        for p, states, _, rewards, terminated in expected_updates.segments(
+        for p, states, _, rewards, terminated in bellman.segments(
                 mdp.transitions, mdp.rewards, policy, s, None, horizon):
             g = eligibility_traces.lambda_returns(np.array(rewards, dtype=float), values[states],
                                                   terminated, mdp.gamma, lam)[0]
@@ -202,14 +203,14 @@ def test_td_lambda_operator_solve_matches_the_weighted_backups_and_its_limits(md
     mdp, policy = mdp_and_policy
     tables = (mdp.transitions, mdp.rewards, mdp.gamma, policy)
     values = np.resize(np.array(numbers, dtype=float), mdp.n_states)
-    solve = expected_updates.td_lambda_operator_v(*tables, values, lam)
-    weighted = expected_updates.lambda_backup_v(*tables, values, lam, mdp.n_states)
+    solve = bellman.td_lambda_operator_v(*tables, values, lam)
+    weighted = bellman.lambda_backup_v(*tables, values, lam, mdp.n_states)
     live = ~mdp.terminal_states
     assert all(solve[s] == weighted[s] for s in np.flatnonzero(live))
-    assert list(expected_updates.td_lambda_operator_v(*tables, values, 0)[live]) == \
-        list(expected_updates.expected_backup_v(*tables, values, 1)[live])
+    assert list(bellman.td_lambda_operator_v(*tables, values, 0)[live]) == \
+        list(bellman.expected_backup_v(*tables, values, 1)[live])
     v_pi = exact_rational.evaluate_policy_exact(*tables)
-    assert list(expected_updates.td_lambda_operator_v(*tables, values, 1)[live]) == \
+    assert list(bellman.td_lambda_operator_v(*tables, values, 1)[live]) == \
         [v for v, keep in zip(v_pi, live) if keep]
 
 

@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from rlspec.oracles import continuous_control, policy_evaluation
+from rlspec.oracles import continuous_control, dynamic_programming
 
 
 def _chain():
@@ -32,7 +32,7 @@ def test_notes_target_without_gamma_and_mask_is_not_the_bellman_target():
     """
     transitions, rewards = _chain()
     gamma = 0.5
-    q_mu = policy_evaluation.action_values(transitions, rewards, gamma, np.ones((3, 1)))[:, 0]
+    q_mu = dynamic_programming.action_values(transitions, rewards, gamma, np.ones((3, 1)))[:, 0]
     assert q_mu.tolist() == [2.0, 2.0, 0.0]
 
     untrained_terminal_output = 5.0
@@ -50,6 +50,6 @@ def test_notes_target_without_gamma_and_mask_is_not_the_bellman_target():
     # Adding gamma alone does not fix the second: 2 + 5/2 = 9/2, still not Q^mu(1) = 2.
     assert Fraction(2) + Fraction(gamma) * Fraction(untrained_terminal_output) == Fraction(9, 2)
     # Read as an identity for the true Q_pi with gamma = 1 and Q_pi(terminal) = 0 it holds:
-    q_undiscounted = policy_evaluation.action_values(transitions, rewards, 1.0, np.ones((3, 1)))[:, 0]
+    q_undiscounted = dynamic_programming.action_values(transitions, rewards, 1.0, np.ones((3, 1)))[:, 0]
     assert q_undiscounted.tolist() == [3.0, 2.0, 0.0]
     assert [1 + q_undiscounted[1], 2 + q_undiscounted[2]] == [3.0, 2.0]

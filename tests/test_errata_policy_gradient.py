@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from rlspec.oracles import gae as gae_oracle
-from rlspec.oracles import pg_estimators, pg_finite_horizon, trajectories
+from rlspec.oracles import pg_estimators, pg_finite_horizon
+from rlspec.oracles.methods import trajectories
 from rlspec.toy_mdps.catalogue import make
 
 TWO_STATE = make("two-state", gamma=0.5)

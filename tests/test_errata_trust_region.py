@@ -16,7 +16,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rlspec.oracles import exact_rational, ppo as ppo_oracle, trpo as trpo_oracle
+from rlspec.oracles import ppo as ppo_oracle, trpo as trpo_oracle
+from rlspec.oracles.methods import exact_rational
 from rlspec.reference import ppo, trpo
 from rlspec.toy_mdps import strategies
 

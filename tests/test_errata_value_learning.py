@@ -1,7 +1,7 @@
 """Counterexamples to the notes' model-free chapter: one test per erratum entry.
 
 Each builds the smallest example by hand and computes the exact answer (rationals, sympy, or
-enumeration of every sample path with ``rlspec.oracles.expected_updates.segments``); the
+enumeration of every sample path with ``rlspec.oracles.bellman.segments``); the
 reference is called only where the erratum is about what a correct implementation does
 instead.  If the notes were right as written, each test would fail.
 
@@ -22,7 +22,8 @@ from fractions import Fraction
 import numpy as np
 import sympy
 
-from rlspec.oracles import exact_rational, expected_updates, td_targets
+from rlspec.oracles import bellman, td_targets
+from rlspec.oracles.methods import exact_rational
 from rlspec.reference import eligibility_traces, monte_carlo, n_step, temporal_difference
 
 
@@ -130,7 +131,7 @@ def test_n_step_update_with_a_max_does_not_learn_q_star_off_policy():
 
     notes_target = Fraction(0)
     corrected = Fraction(0)
-    for p, states, actions, path_rewards, terminated in expected_updates.segments(
+    for p, states, actions, path_rewards, terminated in bellman.segments(
             transitions, rewards, behaviour, 0, 0, 2):
         g = sum(Fraction(gamma) ** i * r for i, r in enumerate(path_rewards))
         if not terminated:

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import value_learning as cases
-from rlspec.oracles import accuracy, exact_rational, td_targets
+from rlspec.oracles import td_targets
+from rlspec.oracles.methods import accuracy, exact_rational
 from rlspec.reference import monte_carlo
 
 import bugs_value_learning as bugs

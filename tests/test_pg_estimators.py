@@ -1,7 +1,7 @@
 """Policy-gradient estimators, proved by enumerating every trajectory of small MDPs.
 
 An expectation over trajectories is a finite sum with exact rational probabilities
-(``rlspec.oracles.trajectories``), so "this estimator is unbiased" becomes "this finite sum
+(``rlspec.oracles.methods.trajectories``), so "this estimator is unbiased" becomes "this finite sum
 equals dJ/dtheta", and dJ/dtheta itself comes from a different method: the closed form
 sum_t gamma^t Pr(s_t = s) pi(a|s) A_t(s, a) by exact dynamic programming, cross-checked by
 torch autograd of J(theta).  The policy is the tabular softmax at theta = log pi, with pi a
@@ -24,8 +24,10 @@ from hypothesis import strategies as st
 
 import rlspec
 from rlspec.spec import registry
-from rlspec.oracles import accuracy, pg_estimators as estimator_oracle
-from rlspec.oracles import pg_finite_horizon, trajectories
+from rlspec.oracles import pg_estimators as estimator_oracle
+from rlspec.oracles.methods import accuracy
+from rlspec.oracles import pg_finite_horizon
+from rlspec.oracles.methods import trajectories
 from rlspec.reference import pg_estimators as reference
 from rlspec.toy_mdps import strategies
 

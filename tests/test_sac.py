@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 import rlspec
 import bugs_continuous_control as bugs
 import user_implementations_continuous_control as user
-from rlspec.oracles import accuracy, cc_squashed_gaussian, continuous_control as oracle
-from rlspec.oracles.accuracy import EPS, SAFETY
+from rlspec.oracles import cc_squashed_gaussian, continuous_control as oracle
+from rlspec.oracles.methods import accuracy
+from rlspec.oracles.methods.accuracy import EPS, SAFETY
 from rlspec.reference import sac, td3
 from rlspec.toy_mdps import strategies
 from rlspec.validation import InvalidInputError

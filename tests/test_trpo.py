@@ -21,7 +21,8 @@ from mutation import fails
 import rlspec
 import user_implementations_trust_region as user
 from rlspec.spec import registry
-from rlspec.oracles import accuracy, exact_rational, policy_gradient
+from rlspec.oracles import policy_gradient
+from rlspec.oracles.methods import accuracy, exact_rational
 from rlspec.oracles import trpo as oracle
 from rlspec.reference import trpo
 from rlspec.toy_mdps import strategies
@@ -165,7 +166,7 @@ def test_monotonic_improvement_bound_holds_on_the_toy_mdps(name, gamma):
     """Theorem 1 on the named MDPs, old policy uniform, new policy leaning 3/4 on one action
     per state, everything by linear solves: J(pi') >= bound and |J(pi') - L| <= C alpha^2."""
     from rlspec.checks.batteries.trust_region import _trpo_policy_case
-    from rlspec.oracles.policy_evaluation import action_values, expected_return
+    from rlspec.oracles.dynamic_programming import action_values, expected_return
     from rlspec.toy_mdps.catalogue import make
 
     arguments = _trpo_policy_case(make(name, gamma=gamma)).arguments

@@ -26,7 +26,7 @@ from rlspec.checks.batteries import register
 from rlspec.checks.core import Case, Mismatch, compare, exact_gradient, judge_loss
 from rlspec.oracles import ppo as ppo_oracle
 from rlspec.oracles import trpo as trpo_oracle
-from rlspec.oracles.policy_evaluation import expected_return
+from rlspec.oracles.dynamic_programming import expected_return
 from rlspec.toy_mdps import strategies
 from rlspec.toy_mdps.mdp import TabularMDP
 

@@ -40,9 +40,9 @@ from fractions import Fraction
 import numpy as np
 
 from rlspec import validation
-from rlspec.oracles.exact_rational import solve_exact
+from rlspec.oracles.methods.exact_rational import solve_exact
 from rlspec.oracles.td_targets import exact as to_fractions
-from rlspec.oracles.policy_evaluation import NonTerminatingPolicyError, absorbing_zero_reward_states
+from rlspec.oracles.dynamic_programming import NonTerminatingPolicyError, absorbing_zero_reward_states
 
 __all__ = ["expected_backup_v", "expected_backup_q", "optimality_backup_q", "lambda_backup_v",
            "td_lambda_operator_v", "expected_tree_backup_target", "segments"]
