@@ -41,7 +41,7 @@ import numpy as np
 
 from rlspec import validation
 from rlspec.oracles.methods.exact_rational import solve_exact
-from rlspec.oracles.td_targets import exact as to_fractions
+from rlspec.oracles.methods.conversions import to_fractions
 from rlspec.oracles.dynamic_programming import NonTerminatingPolicyError, absorbing_zero_reward_states
 
 __all__ = ["expected_backup_v", "expected_backup_q", "optimality_backup_q", "lambda_backup_v",

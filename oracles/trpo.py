@@ -26,7 +26,8 @@ import numpy as np
 import scipy.special
 
 from rlspec import validation
-from rlspec.oracles.methods.exact_rational import action_values_exact, evaluate_policy_exact, solve_exact, to_fractions
+from rlspec.oracles.methods.exact_rational import action_values_exact, evaluate_policy_exact, solve_exact
+from rlspec.oracles.methods.conversions import to_fractions
 from rlspec.oracles.occupancy import state_occupancy
 from rlspec.oracles.dynamic_programming import action_values
 

@@ -15,9 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import value_learning as cases
-from rlspec.oracles import bellman, td_targets
+from rlspec.oracles import bellman, eligibility_traces as eligibility_traces_oracle
 from rlspec.oracles.methods import accuracy, exact_rational
 from rlspec.oracles.dynamic_programming import absorbing_zero_reward_states
+from rlspec.oracles.methods.conversions import to_fractions
 from rlspec.reference import eligibility_traces, monte_carlo, n_step, temporal_difference
 from rlspec.toy_mdps import strategies
 from rlspec.toy_mdps.mdp import TabularMDP
@@ -55,8 +56,8 @@ def draw_episode(data):
 @given(st.data())
 def test_offline_backward_view_equals_the_forward_view_exactly(data):
     a = draw_episode(data)
-    backward = td_targets.td_lambda_episode_exact(**a, trace="accumulating", online=False)
-    forward = td_targets.offline_lambda_return_exact(**a)
+    backward = eligibility_traces_oracle.td_lambda_episode_exact(**a, trace="accumulating", online=False)
+    forward = eligibility_traces_oracle.offline_lambda_return_exact(**a)
     assert (backward == forward).all()  # Fractions: no tolerance
     # And the reference's two offline algorithms agree in floats.
     np.testing.assert_allclose(eligibility_traces.offline_td_lambda_episode(**a),
@@ -72,8 +73,8 @@ def test_online_td_lambda_is_not_the_forward_view():
     online: V(0) = 1 after step 0, then delta_1 = 0 - 1 = -1 with e(0) = 2 -> V(0) = -1."""
     a = {"values": np.zeros(2), "states": np.array([0, 0, 1]), "rewards": np.array([1.0, 0.0]),
          "terminated": True, "alpha": 1.0, "gamma": 1.0, "lam": 1.0}
-    assert list(td_targets.offline_lambda_return_exact(**a)) == [1, 0]
-    assert list(td_targets.td_lambda_episode_exact(**a, online=True)) == [-1, 0]
+    assert list(eligibility_traces_oracle.offline_lambda_return_exact(**a)) == [1, 0]
+    assert list(eligibility_traces_oracle.td_lambda_episode_exact(**a, online=True)) == [-1, 0]
     assert eligibility_traces.td_lambda_episode(**a)[0] == -1.0
 
 
@@ -83,8 +84,8 @@ def test_replacing_traces_do_not_reproduce_the_forward_view():
     The forward view gives V(0) = G_0 + G_1 = 2; the replacing trace gives 1 (first-visit MC)."""
     a = {"values": np.zeros(2), "states": np.array([0, 0, 1]), "rewards": np.array([0.0, 1.0]),
          "terminated": True, "alpha": 1.0, "gamma": 1.0, "lam": 1.0}
-    assert list(td_targets.offline_lambda_return_exact(**a)) == [2, 0]
-    assert list(td_targets.td_lambda_episode_exact(**a, trace="replacing", online=False)) == [1, 0]
+    assert list(eligibility_traces_oracle.offline_lambda_return_exact(**a)) == [2, 0]
+    assert list(eligibility_traces_oracle.td_lambda_episode_exact(**a, trace="replacing", online=False)) == [1, 0]
     assert eligibility_traces.offline_td_lambda_episode(**a, trace="replacing")[0] == 1.0
 
 
@@ -115,11 +116,11 @@ def test_lambda_one_offline_is_every_visit_constant_step_monte_carlo(data):
     a["states"] = a["states"].copy()
     a["states"][-1] = a["values"].size - 1  # the terminal state of the generated cases
     returns = exact_rational.discounted_returns_exact(a["rewards"], a["gamma"])
-    v = exact_rational.to_fractions(a["values"])
+    v = to_fractions(a["values"])
     expected = v.copy()
     for t, s in enumerate(a["states"][:-1]):
         expected[s] += Fraction(a["alpha"]) * (returns[t] - v[s])
-    assert (td_targets.td_lambda_episode_exact(**a, online=False) == expected).all()
+    assert (eligibility_traces_oracle.td_lambda_episode_exact(**a, online=False) == expected).all()
     np.testing.assert_allclose(monte_carlo.constant_step_mc_update(
         a["values"], a["states"], a["rewards"], a["alpha"], a["gamma"]),
         _floats(expected), rtol=0, atol=episode_tolerance(a))
@@ -139,9 +140,9 @@ def test_replacing_traces_offline_at_lambda_one_are_first_visit_monte_carlo(data
     a |= {"lam": 1.0, "gamma": 1.0, "terminated": True}
     a["states"] = a["states"].copy()
     a["states"][-1] = a["values"].size - 1
-    exact = td_targets.td_lambda_episode_exact(**a, trace="replacing", online=False)
+    exact = eligibility_traces_oracle.td_lambda_episode_exact(**a, trace="replacing", online=False)
     returns = exact_rational.discounted_returns_exact(a["rewards"], 1.0)
-    v = exact_rational.to_fractions(a["values"])
+    v = to_fractions(a["values"])
     expected, seen = v.copy(), set()
     for t, s in enumerate(a["states"][:-1]):
         if s not in seen:

@@ -23,6 +23,7 @@ from rlspec.oracles import occupancy, policies as policies_oracle
 from rlspec.oracles.methods import accuracy, enumeration, exact_rational
 from rlspec.oracles import dynamic_programming, policy_gradient
 from rlspec.oracles.dynamic_programming import NonTerminatingPolicyError
+from rlspec.oracles.methods.conversions import to_fractions
 from rlspec.reference.importance_sampling import importance_sampling_estimate
 from rlspec.reference.occupancy import policy_from_occupancy
 from rlspec.toy_mdps.catalogue import make
@@ -31,7 +32,7 @@ from rlspec.toy_mdps.mdp import TabularMDP
 
 def _optimality_backup_exact(transitions, rewards, gamma, values) -> list[Fraction]:
     """(B V)(s) = max_a { r(s, a) + gamma sum_s' p(s'|s, a) V(s') } in exact rationals."""
-    exact_values = list(exact_rational.to_fractions(values))
+    exact_values = list(to_fractions(values))
     q = exact_rational.action_values_exact(transitions, rewards, gamma, exact_values)
     return [max(row) for row in q]
 

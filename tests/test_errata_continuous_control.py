@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from rlspec.oracles import continuous_control, dynamic_programming
+from rlspec.oracles import ddpg, dynamic_programming
 
 
 def _chain():
@@ -39,7 +39,7 @@ def test_notes_target_without_gamma_and_mask_is_not_the_bellman_target():
     next_q = np.array([q_mu[1], untrained_terminal_output])  # transitions 0 -> 1 and 1 -> 2
     r, terminated = np.array([1.0, 2.0]), np.array([0.0, 1.0])
 
-    corrected = continuous_control.ddpg_targets_exact(r, terminated, next_q, gamma)
+    corrected = ddpg.ddpg_targets_exact(r, terminated, next_q, gamma)
     assert corrected.tolist() == [2.0, 2.0]  # = Q^mu(0), Q^mu(1): the fixed point
 
     notes = [Fraction(reward) + Fraction(value) for reward, value in zip(r, next_q)]

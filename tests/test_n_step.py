@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import value_learning as cases
-from rlspec.oracles import bellman, td_targets
+from rlspec.oracles import bellman, n_step as n_step_oracle
 from rlspec.oracles.methods import accuracy, exact_rational
 from rlspec.oracles.dynamic_programming import absorbing_zero_reward_states
 from rlspec.reference import n_step, temporal_difference
@@ -77,7 +77,7 @@ def test_n_step_return_is_the_td_target_at_n_one_and_the_monte_carlo_return_for_
     tolerance = accuracy.SAFETY * rewards.size * EPS * (1 + np.abs(rewards).sum())
     np.testing.assert_allclose(full, monte_carlo, rtol=0, atol=tolerance)
     # The oracle agrees with the foundation's exact returns too, exactly.
-    assert list(td_targets.n_step_returns_exact(rewards, values, True, gamma, rewards.size)) == \
+    assert list(n_step_oracle.n_step_returns_exact(rewards, values, True, gamma, rewards.size)) == \
         exact_rational.discounted_returns_exact(rewards, gamma)
 
 
@@ -214,10 +214,10 @@ def test_tree_backup_with_the_taken_actions_as_a_greedy_target_is_n_step_sarsa(d
         return  # a state visited with two different actions: no such deterministic pi
     for s in range(q.shape[0]):
         policy[s, chosen.get(s, 0)] = 1.0
-    tree = td_targets.tree_backup_episode_exact(q, a["states"], a["actions"][:-1], a["rewards"],
+    tree = n_step_oracle.tree_backup_episode_exact(q, a["states"], a["actions"][:-1], a["rewards"],
                                                 a["terminated"], a["alpha"], a["gamma"], a["n"],
                                                 policy)
-    sarsa = td_targets.n_step_episode_exact(q, a["states"], a["actions"], a["rewards"],
+    sarsa = n_step_oracle.n_step_episode_exact(q, a["states"], a["actions"], a["rewards"],
                                             a["terminated"], a["alpha"], a["gamma"], a["n"])
     assert (tree == sarsa).all()
     reference = n_step.tree_backup_episode(q, a["states"], a["actions"][:-1], a["rewards"],

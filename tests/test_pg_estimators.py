@@ -26,7 +26,7 @@ import rlspec
 from rlspec.spec import registry
 from rlspec.oracles import pg_estimators as estimator_oracle
 from rlspec.oracles.methods import accuracy
-from rlspec.oracles import pg_finite_horizon
+from rlspec.oracles import pg_estimators as pg_estimators_oracle
 from rlspec.oracles.methods import trajectories
 from rlspec.reference import pg_estimators as reference
 from rlspec.toy_mdps import strategies
@@ -80,7 +80,7 @@ def _enumerate(mdp, policy, horizon):
 
 
 def _exact_gradient(mdp, policy, horizon):
-    return pg_finite_horizon.finite_horizon_gradient_exact(
+    return pg_estimators_oracle.finite_horizon_gradient_exact(
         mdp.transitions, mdp.rewards, mdp.gamma, policy, mdp.initial_distribution, horizon)
 
 
@@ -133,7 +133,7 @@ def test_objective_by_enumeration_equals_backward_induction(problem):
     by_enumeration = trajectories.expectation_over_trajectories(
         _enumerate(mdp, policy, horizon),
         lambda tau: sum(g ** t * r for t, r in enumerate(tau.rewards)))
-    exact = pg_finite_horizon.finite_horizon_objective_exact(
+    exact = pg_estimators_oracle.finite_horizon_objective_exact(
         mdp.transitions, mdp.rewards, mdp.gamma, policy, mdp.initial_distribution, horizon)
     assert by_enumeration == exact
     got = reference.finite_horizon_objective(mdp.transitions, mdp.rewards, mdp.gamma, policy,
@@ -146,7 +146,7 @@ def test_objective_by_enumeration_equals_backward_induction(problem):
 def test_the_exact_finite_horizon_gradient_matches_autograd(problem):
     mdp, policy, horizon = problem
     exact = _floats(_exact_gradient(mdp, policy, horizon))
-    autograd = pg_finite_horizon.finite_horizon_gradient_autograd(
+    autograd = pg_estimators_oracle.finite_horizon_gradient_autograd(
         mdp.transitions, mdp.rewards, mdp.gamma, np.log(policy), mdp.initial_distribution, horizon)
     scale = float(np.abs(mdp.rewards).max(initial=1.0)) * horizon ** 2
     np.testing.assert_allclose(autograd, exact, rtol=0,
@@ -219,7 +219,7 @@ def test_all_six_psi_forms_have_the_same_expectation(problem):
     """Seed 000's six forms of psi_t (with gamma^t on forms 2-6) all give grad J exactly."""
     mdp, policy, horizon = problem
     theta = np.log(policy)
-    values, action_values = pg_finite_horizon.finite_horizon_values_exact(
+    values, action_values = pg_estimators_oracle.finite_horizon_values_exact(
         mdp.transitions, mdp.rewards, mdp.gamma, policy, horizon)
     values, action_values = _floats(values), _floats(action_values)
     baseline = np.linspace(-1.0, 1.0, mdp.n_states)

@@ -24,7 +24,7 @@ from mutation import fails
 from rlspec.spec import registry
 from rlspec.checks.batteries import BATTERIES
 from rlspec.oracles.methods import accuracy
-from rlspec.oracles import rlhf as oracle
+from rlspec.oracles import rlhf_ppo as oracle
 from rlspec.reference import rlhf_ppo
 from rlspec.validation import InvalidInputError
 

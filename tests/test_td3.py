@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import rlspec
 import bugs_continuous_control as bugs
 import user_implementations_continuous_control as user
-from rlspec.oracles import continuous_control as oracle, dynamic_programming
+from rlspec.oracles import dynamic_programming, td3 as oracle
 from rlspec.oracles.methods.accuracy import EPS, SAFETY
 from rlspec.reference import ddpg, td3
 from rlspec.validation import InvalidInputError

@@ -19,6 +19,7 @@ from rlspec.oracles import occupancy, policies
 from rlspec.oracles.methods import enumeration, exact_rational, linear_program
 from rlspec.oracles import dynamic_programming, policy_gradient
 from rlspec.oracles.dynamic_programming import NonTerminatingPolicyError
+from rlspec.oracles.methods.conversions import to_fractions
 from rlspec.toy_mdps import strategies
 from rlspec.toy_mdps.mdp import TabularMDP
 
@@ -101,7 +102,7 @@ def _state_vectors(size: int):
 
 def _exact_lookahead(transitions, rewards, gamma, values) -> np.ndarray:
     """r(s, a) + gamma sum_s' p(s'|s, a) V(s') in exact rationals, rounded once to float."""
-    exact_values = list(exact_rational.to_fractions(values))
+    exact_values = list(to_fractions(values))
     q = exact_rational.action_values_exact(transitions, rewards, gamma, exact_values)
     return q
 
@@ -138,7 +139,7 @@ def _judge_discounted_return(case, call, tolerance):
 def _judge_backup_v(case, call, tolerance):
     a = case.arguments
     q = _exact_lookahead(a["transitions"], a["rewards"], a["gamma"], a["values"])
-    policy = exact_rational.to_fractions(a["policy"])
+    policy = to_fractions(a["policy"])
     expected = _to_float((policy * q).sum(axis=1))
     found = compare(expected, call(a, expected.shape), tolerance)
     if found or a["gamma"] == 1.0:
@@ -152,8 +153,8 @@ def _judge_backup_v(case, call, tolerance):
 
 def _judge_backup_q(case, call, tolerance):
     a = case.arguments
-    policy = exact_rational.to_fractions(a["policy"])
-    next_values = (policy * exact_rational.to_fractions(a["action_values"])).sum(axis=1)
+    policy = to_fractions(a["policy"])
+    next_values = (policy * to_fractions(a["action_values"])).sum(axis=1)
     q = exact_rational.action_values_exact(a["transitions"], a["rewards"], a["gamma"],
                                            list(next_values))
     expected = _to_float(q)

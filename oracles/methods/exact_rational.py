@@ -16,6 +16,7 @@ from fractions import Fraction
 import numpy as np
 
 from rlspec import validation
+from rlspec.oracles.methods.conversions import to_fractions
 from rlspec.oracles.dynamic_programming import NonTerminatingPolicyError, absorbing_zero_reward_states
 
 __all__ = ["evaluate_policy_exact", "action_values_exact", "optimal_values_exact", "discounted_returns_exact"]
@@ -23,10 +24,6 @@ __all__ = ["evaluate_policy_exact", "action_values_exact", "optimal_values_exact
 Matrix = list[list[Fraction]]
 
 
-def to_fractions(array) -> np.ndarray:
-    """An object array of exact Fractions holding the same values as ``array``."""
-    array = np.asarray(array, dtype=np.float64)
-    return np.vectorize(Fraction, otypes=[object])(array) if array.size else array.astype(object)
 
 
 def solve_exact(matrix: Matrix, right_hand_side: list[Fraction]) -> list[Fraction]:
