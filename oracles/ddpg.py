@@ -1,4 +1,7 @@
-"""The exact policy gradient of a linear policy on a discounted linear-quadratic problem.
+"""DDPG: exact critic targets and soft target updates, and the exact policy gradient of a
+linear policy on a discounted linear-quadratic problem.
+
+The exact policy gradient of a linear policy on a discounted linear-quadratic problem.
 
 Problem (the setting of ``rlspec.reference.ddpg.deterministic_policy_gradient_lqr``):
 s_{t+1} = A s_t + B a_t, r_t = -(s_t' Q s_t + a_t' R a_t), a_t = K s_t, E[s_0 s_0'] = Sigma_0.

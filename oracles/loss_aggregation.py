@@ -1,4 +1,6 @@
-r"""Exact answers for the RLHF-PPO token-level formulas and for loss aggregation.
+r"""Loss aggregation over tokens and sequences, exactly.  (Note shared with ``rlhf_ppo``.)
+
+Exact answers for the RLHF-PPO token-level formulas and for loss aggregation.
 
 Independent of ``rlspec.reference``: rational arithmetic (``fractions.Fraction``: every float
 input converted exactly) where the formula is rational, 40-digit arithmetic (``mpmath``)

@@ -1,4 +1,6 @@
-"""Exact answers for the sample-based updates of the model-free chapter, in rationals.
+"""n-step returns, n-step and off-policy n-step episodes, tree backup, exactly.  (Chapter note below.)
+
+Exact answers for the sample-based updates of the model-free chapter, in rationals.
 
 Each function takes the same inputs as its counterpart in ``rlspec.reference`` (monte_carlo,
 temporal_difference, n_step, eligibility_traces) and returns the exact answer as an object

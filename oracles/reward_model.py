@@ -1,4 +1,7 @@
-"""Exact answers for the preference-learning chapter: reward-model and DPO-family losses with
+"""Reward models: the Bradley-Terry loss and gradient, and the reward a preference
+distribution identifies.  (The method note below covers the whole preference chapter.)
+
+Exact answers for the preference-learning chapter: reward-model and DPO-family losses with
 their gradients, the reward a preference distribution identifies, and KL estimators.
 
 Method, independent of ``rlspec.reference``: every input float is converted *exactly* to a

@@ -1,4 +1,7 @@
-"""Exact answers for the deterministic and max-entropy actor-critics (DDPG, TD3, SAC).
+"""SAC: exact soft targets, temperature and actor losses, and the squashed-Gaussian density.
+(Methods shared with ``rlspec.oracles.ddpg`` and ``rlspec.oracles.td3``, below.)
+
+Exact answers for the deterministic and max-entropy actor-critics (DDPG, TD3, SAC).
 
 Each formula here is short, so the oracle's independence comes from the *method*, not from
 cleverness: the targets, the soft update and the losses are evaluated in exact rational

@@ -1,4 +1,7 @@
-"""Exact answers for the deterministic and max-entropy actor-critics (DDPG, TD3, SAC).
+"""TD3: exact clipped double-Q targets, target-policy smoothing and the delayed schedule.
+(Methods shared with ``rlspec.oracles.ddpg`` and ``rlspec.oracles.sac``, below.)
+
+Exact answers for the deterministic and max-entropy actor-critics (DDPG, TD3, SAC).
 
 Each formula here is short, so the oracle's independence comes from the *method*, not from
 cleverness: the targets, the soft update and the losses are evaluated in exact rational

@@ -1,4 +1,6 @@
-"""Exact answers for the sample-based updates of the model-free chapter, in rationals.
+"""TD(0), SARSA, Expected SARSA and Q-learning updates, exactly.  (Chapter note below.)
+
+Exact answers for the sample-based updates of the model-free chapter, in rationals.
 
 Each function takes the same inputs as its counterpart in ``rlspec.reference`` (monte_carlo,
 temporal_difference, n_step, eligibility_traces) and returns the exact answer as an object

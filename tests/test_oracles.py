@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from rlspec.oracles import occupancy
 from rlspec.oracles.methods import accuracy, enumeration, exact_rational, linear_program
-from rlspec.oracles import dynamic_programming, policy_gradient
+from rlspec.oracles import bellman, dynamic_programming, policy_gradient
+from rlspec.oracles.methods.conversions import to_floats
 from rlspec.toy_mdps import strategies
 from rlspec.toy_mdps.catalogue import make
 
@@ -151,3 +152,15 @@ def test_non_terminating_policy_is_reported_at_gamma_one():
         dynamic_programming.evaluate_policy(*_tables(grid), bump_north)
     with pytest.raises(dynamic_programming.NonTerminatingPolicyError):
         exact_rational.evaluate_policy_exact(*_tables(grid), bump_north)
+
+
+@given(strategies.mdps_with_policy(max_states=4))
+def test_exact_lookahead_of_v_pi_is_the_linear_solve_q_pi(mdp_and_policy):
+    """Two oracles, two methods: the exact lookahead r + gamma P V of the exact V^pi
+    (Gauss-Jordan on Fractions) equals Q^pi from numpy's linear solve."""
+    mdp, policy = mdp_and_policy
+    tables = (mdp.transitions, mdp.rewards, mdp.gamma)
+    exact_q = bellman.one_step_lookahead_exact(*tables, exact_rational.evaluate_policy_exact(*tables, policy))
+    solved_q = dynamic_programming.action_values(*tables, policy)
+    scale = max(1.0, float(np.abs(mdp.rewards).max()) / (1.0 - min(mdp.gamma, 0.99)))
+    np.testing.assert_allclose(to_floats(exact_q), solved_q, rtol=0, atol=1e-9 * scale)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from rlspec.checks.batteries import register
 from rlspec.checks.core import CandidateFailure, Case, Mismatch, compare
-from rlspec.oracles import occupancy, policies
+from rlspec.oracles import bellman, occupancy, policies
 from rlspec.oracles.methods import enumeration, exact_rational, linear_program
 from rlspec.oracles import dynamic_programming, policy_gradient
 from rlspec.oracles.dynamic_programming import NonTerminatingPolicyError
@@ -100,13 +100,6 @@ def _state_vectors(size: int):
 
 # ----------------------------------------------------------------- exact helpers
 
-def _exact_lookahead(transitions, rewards, gamma, values) -> np.ndarray:
-    """r(s, a) + gamma sum_s' p(s'|s, a) V(s') in exact rationals, rounded once to float."""
-    exact_values = list(to_fractions(values))
-    q = exact_rational.action_values_exact(transitions, rewards, gamma, exact_values)
-    return q
-
-
 def _to_float(array) -> np.ndarray:
     return np.vectorize(float, otypes=[np.float64])(array)
 
@@ -138,7 +131,7 @@ def _judge_discounted_return(case, call, tolerance):
 
 def _judge_backup_v(case, call, tolerance):
     a = case.arguments
-    q = _exact_lookahead(a["transitions"], a["rewards"], a["gamma"], a["values"])
+    q = bellman.one_step_lookahead_exact(a["transitions"], a["rewards"], a["gamma"], a["values"])
     policy = to_fractions(a["policy"])
     expected = _to_float((policy * q).sum(axis=1))
     found = compare(expected, call(a, expected.shape), tolerance)
@@ -163,7 +156,7 @@ def _judge_backup_q(case, call, tolerance):
 
 def _judge_optimality_backup(case, call, tolerance):
     a = case.arguments
-    expected = _to_float(_exact_lookahead(a["transitions"], a["rewards"], a["gamma"],
+    expected = _to_float(bellman.one_step_lookahead_exact(a["transitions"], a["rewards"], a["gamma"],
                                           a["values"]).max(axis=1))
     got = call(a, expected.shape)
     found = compare(expected, got, tolerance)
@@ -220,7 +213,7 @@ def _judge_policy_improvement(case, call, tolerance):
     a = case.arguments
     n_states, n_actions = a["rewards"].shape
     policy = _policy_answer(call(a, None), n_states, n_actions, tolerance)
-    q = _to_float(_exact_lookahead(a["transitions"], a["rewards"], a["gamma"], a["values"]))
+    q = _to_float(bellman.one_step_lookahead_exact(a["transitions"], a["rewards"], a["gamma"], a["values"]))
     best = q.max(axis=1)
     chosen = (policy * q).sum(axis=1)
     slack = tolerance * max(1.0, float(np.max(np.abs(q))))
