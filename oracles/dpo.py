@@ -1,5 +1,4 @@
-"""DPO and its variants, exactly; and the enumerable language model summed response by response.
-(The method note below covers the whole preference chapter.)
+"""DPO and its variants, exactly; and the enumerable language model summed response by response. (The note below covers its chapter's other oracle modules too.)
 
 Exact answers for the preference-learning chapter: reward-model and DPO-family losses with
 their gradients, the reward a preference distribution identifies, and KL estimators.

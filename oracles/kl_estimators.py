@@ -1,22 +1,7 @@
 """The k1, k2, k3 KL estimators, their slopes and the exact categorical KL.
-(The method note below covers the whole preference chapter.)
 
-Exact answers for the preference-learning chapter: reward-model and DPO-family losses with
-their gradients, the reward a preference distribution identifies, and KL estimators.
-
-Method, independent of ``rlspec.reference``: every input float is converted *exactly* to a
-rational (``fractions.Fraction``), differences such as the DPO log-ratio difference h are
-formed exactly, and the transcendental functions (log, exp, sigmoid) are evaluated with
-mpmath at ``DIGITS`` significant digits, then rounded once to float64.  Gradients come from
-closed-form derivatives written out here (checked against sympy's differentiation and
-against torch autograd in ``tests/test_dpo.py``, ``tests/test_reward_model.py`` and
-``tests/test_kl_estimators.py``), not from autograd.
-
-Accuracy: with 50 digits, every returned value is the correctly rounded float64 of the
-exact value up to one unit in the last place; no cancellation can reach float64 precision
-because the only subtraction of inputs is exact.  A candidate in float64 differs from this
-by its own rounding: for the DPO loss at most a few ulps of max(|log-probs|) * beta in h,
-far inside the checks' relative tolerance of 1e-6.
+Method, independence from ``rlspec.reference`` and accuracy: as stated in
+``rlspec.oracles.dpo``, which this module shares its conventions with.
 """
 
 from __future__ import annotations

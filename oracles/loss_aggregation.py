@@ -1,25 +1,7 @@
-r"""Loss aggregation over tokens and sequences, exactly.  (Note shared with ``rlhf_ppo``.)
+r"""Loss aggregation over tokens and sequences, exactly.
 
-Exact answers for the RLHF-PPO token-level formulas and for loss aggregation.
-
-Independent of ``rlspec.reference``: rational arithmetic (``fractions.Fraction``: every float
-input converted exactly) where the formula is rational, 40-digit arithmetic (``mpmath``)
-where it needs exp or log, direct sums where the reference uses recursions, and
-closed-form (sub)gradients where the reference relies on autograd.  Conventions are those
-of ``rlspec.reference.rlhf_ppo`` (columns aligned with the predicted token, a 0/1 mask of
-response tokens).
-
-Losses come back as :class:`LossAndGradient`: the value, and for each input entry an
-interval ``[gradient_low, gradient_high]`` holding every valid derivative.  The interval is
-a single point except where the loss has a kink exactly at the input (a clip boundary, or
-the two branches of a max tied with different slopes); there autograd may return any
-subgradient (torch splits ties between the branches), and the judges accept any value in
-the interval.
-
-Accuracy: the rational results are exact; the 40-digit ones are within 1e-35 relative
-before the single rounding to float64 at the end, so these are correctly rounded up to an
-ulp or two.  Cost: O(B T) operations on big rationals or mp numbers: keep B T below about
-a thousand.
+Method, independence from ``rlspec.reference`` and accuracy: as stated in
+``rlspec.oracles.rlhf_ppo``, which this module shares its conventions with.
 """
 
 from __future__ import annotations

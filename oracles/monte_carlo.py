@@ -1,4 +1,4 @@
-"""Monte Carlo value updates, exactly.  (The note below covers the model-free chapter.)
+"""Monte Carlo value updates, exactly. (The note below covers its chapter's other oracle modules too.)
 
 Exact answers for the sample-based updates of the model-free chapter, in rationals.
 

@@ -1,4 +1,4 @@
-r"""RLHF-PPO token-level formulas, exactly.  (The note below also covers ``loss_aggregation``.)
+r"""RLHF-PPO token-level formulas, exactly. (The note below covers its chapter's other oracle modules too.)
 
 Exact answers for the RLHF-PPO token-level formulas and for loss aggregation.
 

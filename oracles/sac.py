@@ -1,5 +1,4 @@
-"""SAC: exact soft targets, temperature and actor losses, and the squashed-Gaussian density.
-(Methods shared with ``rlspec.oracles.ddpg`` and ``rlspec.oracles.td3``, below.)
+"""SAC: exact soft targets, temperature and actor losses, and the squashed-Gaussian density. (The note below covers its chapter's other oracle modules too.)
 
 Exact answers for the deterministic and max-entropy actor-critics (DDPG, TD3, SAC).
 

@@ -1,20 +1,7 @@
 """TD3: exact clipped double-Q targets, target-policy smoothing and the delayed schedule.
-(Methods shared with ``rlspec.oracles.ddpg`` and ``rlspec.oracles.sac``, below.)
 
-Exact answers for the deterministic and max-entropy actor-critics (DDPG, TD3, SAC).
-
-Each formula here is short, so the oracle's independence comes from the *method*, not from
-cleverness: the targets, the soft update and the losses are evaluated in exact rational
-arithmetic (every float input converted exactly, so the only rounding is the final one to
-float64); clipping is evaluated a second way as a median of three; the delayed schedule is
-enumerated in closed form and simulated with a countdown; the targets are cross-checked
-against a linear-solve Q^pi (a Bellman target sampled at the fixed point returns it); the
-loss gradients come from closed-form derivatives and are cross-checked by differences.
-
-Accuracy: a rational answer rounded once is within half an ulp of the exact value of the
-given floats; ``alpha = exp(log_alpha)`` is irrational and is evaluated with mpmath at 40
-significant digits before rounding, so the same holds.  Candidates are held to the
-runner's relative 1e-6.
+Method, independence from ``rlspec.reference`` and accuracy: as stated in
+``rlspec.oracles.sac``, which this module shares its conventions with.
 """
 
 from __future__ import annotations

@@ -1,28 +1,7 @@
-"""TD(0), SARSA, Expected SARSA and Q-learning updates, exactly.  (Chapter note below.)
+"""TD(0), SARSA, Expected SARSA and Q-learning updates, exactly.
 
-Exact answers for the sample-based updates of the model-free chapter, in rationals.
-
-Each function takes the same inputs as its counterpart in ``rlspec.reference`` (monte_carlo,
-temporal_difference, n_step, eligibility_traces) and returns the exact answer as an object
-array of ``Fraction``; ``rlspec.checks.batteries.value_learning`` rounds it once to float.
-Every float input is converted exactly (``Fraction(0.1)`` is the binary value it holds).
-
-Independence from the reference: the same definitions, computed by other formulas.
-
-* returns are direct sums with explicit powers of gamma, never the backward recursion;
-* an incremental mean is computed as the closed-form mean (N V + sum G) / (N + k);
-* an update is written ``(1 - alpha) old + alpha target``, not ``old + alpha (target - old)``;
-* the lambda-return is the weighted sum of n-step returns of its definition, not the
-  recursion :math:`G^\\lambda_t = r_t + \\gamma[(1-\\lambda)V + \\lambda G^\\lambda_{t+1}]`;
-* eligibility traces are the closed forms :math:`e_t(s) = \\sum_{k \\le t, S_k = s}
-  (\\gamma\\lambda)^{t-k}` (accumulating) and :math:`(\\gamma\\lambda)^{t - \\text{last visit}}`
-  (replacing), never the decaying recursion;
-* the tree-backup return is the sum over the paths of its tree, not the recursion of
-  Sutton & Barto's box.
-
-Cross-checks between these and ``rlspec.oracles.bellman`` (expectations that equal
-Bellman backups) are in the tests.  Sizes here are tiny (a handful of steps), so exact
-arithmetic costs nothing.
+Method, independence from ``rlspec.reference`` and accuracy: as stated in
+``rlspec.oracles.monte_carlo``, which this module shares its conventions with.
 """
 
 from __future__ import annotations
