@@ -182,8 +182,8 @@ def _print_verification_row(result, first: bool) -> None:
 def _solve(arguments) -> int:
     import numpy as np
 
-    from rlspec.oracles.linear_program import optimal_action_values_lp, optimal_actions
-    from rlspec.oracles.policy_evaluation import action_values, evaluate_policy
+    from rlspec.oracles.methods.linear_program import optimal_action_values_lp, optimal_actions
+    from rlspec.oracles.dynamic_programming import action_values, evaluate_policy
     from rlspec.toy_mdps.catalogue import make
     from rlspec.validation import InvalidInputError
 

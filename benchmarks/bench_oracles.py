@@ -11,7 +11,8 @@ import time
 
 import numpy as np
 
-from rlspec.oracles import exact_rational, linear_program, policy_evaluation
+from rlspec.oracles import dynamic_programming as dynamic_programming_oracle
+from rlspec.oracles.methods import exact_rational, linear_program
 from rlspec.reference import dynamic_programming
 from rlspec.toy_mdps.catalogue import make
 from rlspec.toy_mdps.random_mdps import random_mdp
@@ -36,8 +37,8 @@ def main() -> None:
         mdp = make(name)
         uniform = np.full((mdp.n_states, mdp.n_actions), 1.0 / mdp.n_actions)
         tables = (mdp.transitions, mdp.rewards, mdp.gamma, uniform)
-        timed(f"{name} ({mdp.n_states} states): dense LU", policy_evaluation.evaluate_policy, *tables, False)
-        timed(f"{name} ({mdp.n_states} states): scipy.sparse", policy_evaluation.evaluate_policy, *tables, True)
+        timed(f"{name} ({mdp.n_states} states): dense LU", dynamic_programming_oracle.evaluate_policy, *tables, False)
+        timed(f"{name} ({mdp.n_states} states): scipy.sparse", dynamic_programming_oracle.evaluate_policy, *tables, True)
         if mdp.n_states <= 64:
             timed(f"{name}: reference iterative evaluation", dynamic_programming.iterative_policy_evaluation,
                   *tables, repeat=1)

@@ -17,7 +17,7 @@ from fractions import Fraction
 import numpy as np
 import sympy
 
-from rlspec.oracles.exact_rational import to_fractions
+from rlspec.oracles.methods.conversions import to_fractions
 
 __all__ = [
     "dqn_targets_exact", "double_dqn_targets_exact", "dqn_loss_and_gradient_exact",

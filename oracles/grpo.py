@@ -7,7 +7,7 @@ sampling filter by counting correct answers (the reference compares max and min)
 bounds as roots of their quadratics found by ``mpmath.polyroots`` (the reference uses the
 closed-form square roots).  Conventions are those of ``rlspec.reference.grpo``.
 
-Accuracy as in ``rlspec.oracles.rlhf``: exact or 40-digit, rounded once to float64.
+Accuracy as in ``rlspec.oracles.rlhf_ppo``: exact or 40-digit, rounded once to float64.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 
-from rlspec.oracles.rlhf import DIGITS, LossAndGradient, _fractions, _scaled_interval, _to_float
-from rlspec.oracles.rlhf import clipped_surrogate_exact
+from rlspec.oracles.rlhf_ppo import DIGITS
+from rlspec.oracles.methods.subgradients import LossAndGradient, scaled_interval
+from rlspec.oracles.methods.conversions import to_floats, to_fractions
+from rlspec.oracles.rlhf_ppo import clipped_surrogate_exact
 
 __all__ = [
     "group_advantages_exact",
@@ -42,7 +44,7 @@ def group_advantages_exact(rewards, epsilon) -> np.ndarray:
     """(r - mean) / (sample std + epsilon) per group, with the mean and the variance exact
     rationals and the square root to 40 digits; exactly 0 for a group of equal rewards
     (its variance is the rational 0)."""
-    rewards = _fractions(rewards)
+    rewards = to_fractions(rewards)
     out = np.zeros(rewards.shape)
     with mpmath.workdps(DIGITS):
         for g, group in enumerate(rewards):
@@ -61,7 +63,7 @@ def group_advantages_exact(rewards, epsilon) -> np.ndarray:
 
 def dr_grpo_advantages_exact(rewards) -> np.ndarray:
     """r - mean per group, in exact rationals."""
-    rewards = _fractions(rewards)
+    rewards = to_fractions(rewards)
     out = np.zeros(rewards.shape)
     for g, group in enumerate(rewards):
         mean = sum(group, Fraction(0)) / len(group)
@@ -108,7 +110,7 @@ def _token_level_loss(log_probs, old_log_probs, advantage_of, mask, low, high, w
                 value, s_low, s_high = value + extra_value, s_low + extra_slope, s_high + extra_slope
             weight = weight_of(index)
             total += weight * value
-            a, b = _scaled_interval(s_low, s_high, -weight)
+            a, b = scaled_interval(s_low, s_high, -weight)
             g_low[index], g_high[index] = float(a), float(b)
         return LossAndGradient(float(-total), g_low, g_high)
 
@@ -172,7 +174,7 @@ def gspo_loss_exact(log_probs, old_log_probs, advantages, response_mask, epsilon
             log_s = mpmath.fsum(_log_ratio(lp, old, (i, t)) for t in tokens) / len(tokens)
             value, s_low, s_high = clipped_surrogate_exact(log_s, float(adv[i]), low, high)
             total += value
-            a, b = _scaled_interval(s_low, s_high, -mpmath.mpf(1) / (batch * len(tokens)))
+            a, b = scaled_interval(s_low, s_high, -mpmath.mpf(1) / (batch * len(tokens)))
             for t in tokens:
                 g_low[i, t], g_high[i, t] = float(a), float(b)
         return LossAndGradient(float(-total / batch), g_low, g_high)
@@ -196,7 +198,7 @@ def gspo_token_loss_exact(log_probs, old_log_probs, advantages, response_mask, e
             for t in tokens:
                 value, s_low, s_high = clipped_surrogate_exact(log_s, float(adv[i, t]), low, high)
                 total += value / len(tokens)
-                a, b = _scaled_interval(s_low, s_high, -mpmath.mpf(1) / (batch * len(tokens)))
+                a, b = scaled_interval(s_low, s_high, -mpmath.mpf(1) / (batch * len(tokens)))
                 g_low[i, t], g_high[i, t] = float(a), float(b)
         return LossAndGradient(float(-total / batch), g_low, g_high)
 
@@ -215,14 +217,14 @@ def overlong_penalty_exact(lengths, max_length, cache_length) -> np.ndarray:
             out.append(((l_max - l_cache) - y) / l_cache)
         else:
             out.append(Fraction(-1))
-    return _to_float(out)
+    return to_floats(out)
 
 
 def overlong_penalty_by_clamping(lengths, max_length, cache_length) -> np.ndarray:
     """The same penalty as one clamped line, min(0, max(-1, (L_max - L_cache - |y|) / L_cache)),
     in exact rationals: a second method for :func:`overlong_penalty_exact`."""
     l_max, l_cache = Fraction(int(max_length)), Fraction(int(cache_length))
-    return _to_float([min(Fraction(0), max(Fraction(-1), (l_max - l_cache - Fraction(int(y))) / l_cache))
+    return to_floats([min(Fraction(0), max(Fraction(-1), (l_max - l_cache - Fraction(int(y))) / l_cache))
                       for y in np.asarray(lengths, dtype=np.float64)])
 
 

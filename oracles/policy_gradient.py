@@ -16,7 +16,7 @@ central finite differences of J, itself computed by linear solves.
 Finite-difference accuracy: the central difference has truncation error h^2 |J'''| / 6
 and rounding error about eps |J| / h; h = eps^(1/3) balances them, leaving an error of
 order eps^(2/3) ~ 4e-11 times the scale of J and its derivatives
-(``rlspec.oracles.accuracy.finite_difference_tolerance``).
+(``rlspec.oracles.methods.accuracy.finite_difference_tolerance``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 
 from rlspec import validation
 from rlspec.oracles.occupancy import state_occupancy
-from rlspec.oracles.policy_evaluation import action_values, expected_return
+from rlspec.oracles.dynamic_programming import action_values, expected_return
 
 __all__ = ["softmax", "softmax_policy_gradient", "softmax_policy_gradient_finite_difference", "performance_difference"]
 

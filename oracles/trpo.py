@@ -13,7 +13,7 @@
 - Line search: every backtracking fraction enumerated and judged in 50-digit arithmetic.
 
 Accuracy: the float oracles (linear solves, rel_entr) are within ``kappa * n * eps`` of
-exact (``rlspec.oracles.accuracy``); the mpmath ones are exact to double precision (50
+exact (``rlspec.oracles.methods.accuracy``); the mpmath ones are exact to double precision (50
 digits, then one rounding).
 """
 
@@ -26,14 +26,10 @@ import numpy as np
 import scipy.special
 
 from rlspec import validation
-from rlspec.oracles.exact_rational import (
-    action_values_exact,
-    evaluate_policy_exact,
-    solve_exact,
-    to_fractions,
-)
+from rlspec.oracles.methods.exact_rational import action_values_exact, evaluate_policy_exact, solve_exact
+from rlspec.oracles.methods.conversions import to_fractions
 from rlspec.oracles.occupancy import state_occupancy
-from rlspec.oracles.policy_evaluation import action_values
+from rlspec.oracles.dynamic_programming import action_values
 
 __all__ = ["surrogate_objective", "surrogate_objective_exact", "improvement_lower_bound",
            "improvement_lower_bound_high_precision", "mean_kl", "mean_kl_high_precision",

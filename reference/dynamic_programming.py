@@ -5,7 +5,7 @@ Tables follow the spec: ``transitions[s, a, s_next]``, ``rewards[s, a]``, ``poli
 
 Stopping: the sweeps stop when ``max_s |V_{k+1}(s) - V_k(s)| < threshold``.  For gamma < 1
 the answer is then within ``gamma * threshold / (1 - gamma)`` of the exact fixed point
-(Puterman 1994, Thm 6.3.1); ``rlspec.oracles.accuracy.iteration_tolerance`` says so too.
+(Puterman 1994, Thm 6.3.1); ``rlspec.oracles.methods.accuracy.iteration_tolerance`` says so too.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def td0_update(values, state, reward, next_state, terminated, alpha, gamma) -> n
 
     The expected update, over the next state and the policy's action, is
     :math:`\alpha(\mathcal B^\pi V - V)(s)`; its fixed point is :math:`V^\pi`
-    (``rlspec.oracles.expected_updates.expected_backup_v``).
+    (``rlspec.oracles.bellman.expected_backup_v``).
 
     Example: V = (1, 2), a step from state 0 to state 1 with reward 1, alpha 1/2, gamma
     1/2: the target is 1 + 2/2 = 2, so V(0) moves half way from 1 to 2.

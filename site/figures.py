@@ -14,8 +14,9 @@ from typing import Callable
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure as MatplotlibFigure
-
-from rlspec.oracles import gae, linear_program, occupancy, policy_evaluation, ppo, preference
+from rlspec.oracles import dpo, gae, kl_estimators, occupancy, ppo
+from rlspec.oracles import dynamic_programming as policy_evaluation
+from rlspec.oracles.methods import linear_program
 from rlspec.toy_mdps import catalogue
 
 
@@ -129,7 +130,7 @@ def _dpo_loss() -> MatplotlibFigure:
     margins = np.linspace(-6.0, 6.0, 241)  # z = beta h, the implicit reward margin
     losses, weights = [], []
     for margin in margins:
-        loss, grad_chosen, _, _ = preference.preference_loss_and_gradient(
+        loss, grad_chosen, _, _ = dpo.preference_loss_and_gradient(
             [margin / beta], [0.0], [0.0], [0.0], beta)
         losses.append(loss)
         weights.append(-grad_chosen[0] / beta)  # d loss / d h = -beta sigma(-z)
@@ -150,20 +151,20 @@ def _kl_estimators() -> MatplotlibFigure:
     reference = np.log(np.full(4, 0.25))
     logits = np.array([1.5, 0.5, 0.0, -1.0])
     temperatures = np.linspace(0.0, 2.0, 41)
-    true_kl, bias, spread = [], {k: [] for k in preference.ESTIMATORS}, {k: [] for k in preference.ESTIMATORS}
+    true_kl, bias, spread = [], {k: [] for k in kl_estimators.ESTIMATORS}, {k: [] for k in kl_estimators.ESTIMATORS}
     for t in temperatures:
         log_probs = t * logits - np.log(np.exp(t * logits).sum())
         probabilities = np.exp(log_probs)
-        kl = preference.categorical_kl(log_probs, reference)
+        kl = kl_estimators.categorical_kl(log_probs, reference)
         true_kl.append(kl)
-        for estimator in preference.ESTIMATORS:
-            samples, _ = preference.kl_estimates_and_slopes(log_probs, reference, estimator)
+        for estimator in kl_estimators.ESTIMATORS:
+            samples, _ = kl_estimators.kl_estimates_and_slopes(log_probs, reference, estimator)
             mean = math.fsum(probabilities * samples)
             bias[estimator].append(mean - kl)
             spread[estimator].append(math.sqrt(math.fsum(probabilities * (samples - mean) ** 2)))
     figure = MatplotlibFigure(figsize=(7.5, 3.2), layout="constrained")
     bias_axes, spread_axes = figure.subplots(1, 2)
-    for estimator in preference.ESTIMATORS:
+    for estimator in kl_estimators.ESTIMATORS:
         bias_axes.plot(true_kl, bias[estimator], label=estimator)
         spread_axes.plot(true_kl, spread[estimator], label=estimator)
     bias_axes.set_title(r"bias $\mathbb{E}_{x\sim\pi}[k(x)] - KL(\pi\,\|\,\pi_{ref})$",

@@ -49,7 +49,7 @@ The model is a finite-horizon MDP: the state is (prompt, prefix), the action the
 the episode ends at EOS or after L tokens.  ``token_probability_table()[x, p, v]`` is
 ``pi(v | x, prefixes[p])``; ``prefix_indices(tokens, mask)`` maps a padded batch to the state
 of every token; ``response_probabilities()`` and ``response_log_probs()`` give the
-sequence-level distribution, and ``rlspec.oracles.language_model`` sums over it exactly (the
+sequence-level distribution, and ``rlspec.oracles.dpo`` sums over it exactly (the
 KL between two models by enumeration and by the chain rule, the KL-regularised optimum).
 ``sample(prompt, rng)`` draws a response token by token.
 

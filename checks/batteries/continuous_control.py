@@ -1,6 +1,6 @@
 """The batteries of the continuous-control chapter (issue 4c): DPG/DDPG, TD3 and SAC.
 
-Each battery judges a candidate against ``rlspec.oracles.continuous_control``,
+Each battery judges a candidate against ``rlspec.oracles.sac``,
 ``cc_lqr`` or ``cc_squashed_gaussian`` (never against ``rlspec.reference``).
 
 Conventions shared by the target checks: a batch of N transitions as 1-D float64 arrays;
@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from rlspec.checks.batteries import register
 from rlspec.checks.core import Case, Mismatch, compare
-from rlspec.oracles import cc_lqr, cc_squashed_gaussian, continuous_control as oracle
+from rlspec.oracles import ddpg as ddpg_oracle, sac as sac_oracle, td3 as td3_oracle
 
 # ------------------------------------------------------------------- strategies
 
@@ -83,20 +83,20 @@ TERMINATION_FLAGS = {"terminated": _flags(0, 1, 0, 1), "truncated": _flags(0, 0,
 
 def _judge_ddpg_target(case, call, tolerance):
     a = case.arguments
-    expected = oracle.ddpg_targets_exact(a["rewards"], a["terminated"], a["next_q"], a["gamma"])
+    expected = ddpg_oracle.ddpg_targets_exact(a["rewards"], a["terminated"], a["next_q"], a["gamma"])
     return compare(expected, call(a, expected.shape), tolerance)
 
 
 def _judge_td3_target(case, call, tolerance):
     a = case.arguments
-    expected = oracle.td3_targets_exact(a["rewards"], a["terminated"], a["next_q1"], a["next_q2"],
+    expected = td3_oracle.td3_targets_exact(a["rewards"], a["terminated"], a["next_q1"], a["next_q2"],
                                         a["gamma"])
     return compare(expected, call(a, expected.shape), tolerance)
 
 
 def _judge_sac_target(case, call, tolerance):
     a = case.arguments
-    expected = oracle.sac_targets_exact(a["rewards"], a["terminated"], a["next_q1"], a["next_q2"],
+    expected = sac_oracle.sac_targets_exact(a["rewards"], a["terminated"], a["next_q1"], a["next_q2"],
                                         a["next_log_probs"], a["alpha"], a["gamma"])
     return compare(expected, call(a, expected.shape), tolerance)
 
@@ -157,7 +157,7 @@ def _soft_update_cases(draw):
 
 def _judge_soft_update(case, call, tolerance):
     a = case.arguments
-    expected = oracle.soft_target_update_exact(a["target_params"], a["online_params"], a["tau"])
+    expected = ddpg_oracle.soft_target_update_exact(a["target_params"], a["online_params"], a["tau"])
     got = call(a, expected.shape)
     found = compare(expected, got, tolerance)
     if found:
@@ -166,7 +166,7 @@ def _judge_soft_update(case, call, tolerance):
     current = got
     for _ in range(REPEATS - 1):
         current = call({**a, "target_params": current}, expected.shape)
-    closed_form = oracle.soft_target_after_updates(a["target_params"], a["online_params"], a["tau"],
+    closed_form = ddpg_oracle.soft_target_after_updates(a["target_params"], a["online_params"], a["tau"],
                                                    REPEATS)
     found = compare(closed_form, current, tolerance)
     return found and Mismatch(f"after {REPEATS} updates towards fixed online parameters the "
@@ -190,7 +190,7 @@ def _smoothing_cases(draw):
 
 def _judge_smoothing(case, call, tolerance):
     a = case.arguments
-    expected = oracle.smoothed_actions_exact(**a)
+    expected = td3_oracle.smoothed_actions_exact(**a)
     return compare(expected, call(a, expected.shape), tolerance)
 
 
@@ -215,7 +215,7 @@ def _smoothing_edges() -> list[Case]:
 
 def _judge_schedule(case, call, tolerance):
     a = case.arguments
-    expected = oracle.delayed_schedule_closed_form(a["n_updates"], a["policy_delay"])
+    expected = td3_oracle.delayed_schedule_closed_form(a["n_updates"], a["policy_delay"])
     got = call(a, expected.shape)
     if np.array_equal(got, expected):
         return None
@@ -251,7 +251,7 @@ def _log_prob_cases(draw):
 
 def _judge_log_prob(case, call, tolerance):
     a = case.arguments
-    expected = cc_squashed_gaussian.squashed_gaussian_log_density_mp(**a)
+    expected = sac_oracle.squashed_gaussian_log_density_mp(**a)
     return compare(expected, call(a, expected.shape), tolerance)
 
 
@@ -298,11 +298,11 @@ def _judge_temperature(case, call, tolerance, exact):
 
 
 def _judge_temperature_alpha(case, call, tolerance):
-    return _judge_temperature(case, call, tolerance, oracle.temperature_loss_exact)
+    return _judge_temperature(case, call, tolerance, sac_oracle.temperature_loss_exact)
 
 
 def _judge_temperature_log_alpha(case, call, tolerance):
-    return _judge_temperature(case, call, tolerance, oracle.temperature_loss_log_alpha_exact)
+    return _judge_temperature(case, call, tolerance, sac_oracle.temperature_loss_log_alpha_exact)
 
 
 @st.composite
@@ -329,7 +329,7 @@ def _temperature_edges() -> list[Case]:
 
 def _judge_actor_loss(case, call, tolerance):
     a = case.arguments
-    exact = oracle.actor_loss_exact(**a)
+    exact = sac_oracle.actor_loss_exact(**a)
     loss = call.loss(a, differentiate=("log_probs", "q1", "q2"), frozen={
         "alpha": "the temperature is trained by its own loss: use alpha.detach() (or a float)"})
     found = compare(exact["value"], loss.value, tolerance)
@@ -396,7 +396,7 @@ def _lqr_cases(draw):
 
 
 def _judge_dpg(case, call, tolerance):
-    expected = cc_lqr.lqr_policy_gradient_autograd(**case.arguments)
+    expected = ddpg_oracle.lqr_policy_gradient_autograd(**case.arguments)
     return compare(expected, call(case.arguments, expected.shape), tolerance)
 
 

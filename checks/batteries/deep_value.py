@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from rlspec.checks.batteries import register
 from rlspec.checks.core import CandidateFailure, Case, Mismatch, compare, exact_gradient, judge_loss
 from rlspec.oracles import dqn as dqn_oracle
-from rlspec.oracles import dqn_distributional, dqn_noisy, dqn_prioritized
+from rlspec.oracles import distributional, noisy_networks, prioritized_replay
 from rlspec.toy_mdps import strategies
 
 GAMMAS = [0.5, 0.0, 1.0, 0.9, 0.99]
@@ -316,7 +316,7 @@ def _replay_edge_cases() -> list[Case]:
 
 def _judge_proportional(case, call, tolerance):
     a = case.arguments
-    expected = dqn_prioritized.proportional_probabilities_precise(**a)
+    expected = prioritized_replay.proportional_probabilities_precise(**a)
     found = compare(expected, call(a, expected.shape), tolerance)
     if found:
         return Mismatch(f"{found.message}; expected P(i) = (|delta_i| + epsilon)^alpha / "
@@ -347,7 +347,7 @@ def _proportional_edge_cases() -> list[Case]:
 
 def _judge_rank(case, call, tolerance):
     a = case.arguments
-    groups = dqn_prioritized.rank_based_probabilities_by_group(**a)
+    groups = prioritized_replay.rank_based_probabilities_by_group(**a)
     magnitudes = np.abs(a["td_errors"])
     one_answer = np.zeros(magnitudes.size)
     for members, probabilities in groups:
@@ -383,7 +383,7 @@ def _rank_edge_cases() -> list[Case]:
 
 def _judge_weights(case, call, tolerance):
     a = case.arguments
-    expected = dqn_prioritized.importance_weights_precise(**a)
+    expected = prioritized_replay.importance_weights_precise(**a)
     found = compare(expected, call(a, expected.shape), tolerance)
     if found:
         return Mismatch(f"{found.message}; expected w_j = (N P(j))^-beta / max_i (N P(i))^-beta "
@@ -418,7 +418,7 @@ def _weight_edge_cases() -> list[Case]:
 
 
 def _judge_beta(case, call, tolerance):
-    expected = float(dqn_prioritized.beta_schedule_exact(**case.arguments))
+    expected = float(prioritized_replay.beta_schedule_exact(**case.arguments))
     found = compare(expected, call(case.arguments, ()), tolerance)
     if found:
         a = case.arguments
@@ -458,7 +458,7 @@ def _sum_tree_case(label, priorities, update_indices=(), update_priorities=(), e
     """All cell middles and cell boundaries of the final priorities, plus ``extra`` draws."""
     arguments = {"priorities": _array(priorities), "update_indices": _integers(list(update_indices)),
                  "update_priorities": _array(list(update_priorities))}
-    _, middles, boundaries = dqn_prioritized.sampling_grid(_final_priorities(arguments))
+    _, middles, boundaries = prioritized_replay.sampling_grid(_final_priorities(arguments))
     arguments["uniform_draws"] = np.concatenate([middles, boundaries, _array(list(extra))])
     return Case(label, arguments, {"middles": middles.size})
 
@@ -473,7 +473,7 @@ def _judge_sum_tree(case, call, tolerance):
         raise CandidateFailure("type", f"returned {float(leaves[bad]):g} for u = {float(a['uniform_draws'][bad])!r}, "
                                        f"not a leaf index in range({size})", leaves)
     leaves = leaves.astype(int)
-    prefix_order = np.array([dqn_prioritized.prefix_sum_leaf_exact(final, u) for u in a["uniform_draws"]])
+    prefix_order = np.array([prioritized_replay.prefix_sum_leaf_exact(final, u) for u in a["uniform_draws"]])
     zero = np.flatnonzero(final[leaves] == 0.0)
     if zero.size:
         j = int(zero[0])
@@ -481,8 +481,8 @@ def _judge_sum_tree(case, call, tolerance):
                         f"a transition with priority 0 must never be sampled (final priorities "
                         f"{final.tolist()}; prefix-sum order would return leaf {prefix_order[j]})",
                         prefix_order, leaves, 0.0)
-    cell, _, _ = dqn_prioritized.sampling_grid(final)
-    measures = dqn_prioritized.leaf_measures(size, cell, leaves[:case.context["middles"]])
+    cell, _, _ = prioritized_replay.sampling_grid(final)
+    measures = prioritized_replay.leaf_measures(size, cell, leaves[:case.context["middles"]])
     exact = [Fraction(float(p)) for p in final]
     if measures != exact:
         i = next(i for i in range(size) if measures[i] != exact[i])
@@ -528,7 +528,7 @@ def _sum_tree_edge_cases() -> list[Case]:
 
 def _judge_c51(case, call, tolerance):
     a = case.arguments
-    expected = _to_float(dqn_distributional.categorical_projection_exact(**a))
+    expected = _to_float(distributional.categorical_projection_exact(**a))
     got = call(a, expected.shape)
     found = compare(expected, got, tolerance)
     if found is None:
@@ -583,7 +583,7 @@ NOISE = [-1.0, 0.25, 2.25, -0.25, 0.0, 1.0, -2.25, 4.0, 0.5, -0.81]
 
 def _judge_noisy(case, call, tolerance):
     a = case.arguments
-    expected = dqn_noisy.noisy_linear_precise(**a)
+    expected = noisy_networks.noisy_linear_precise(**a)
     found = compare(expected, call(a, expected.shape), tolerance)
     if found:
         return Mismatch(f"{found.message}; expected y = (mu_w + sigma_w * outer(f(noise_out), "

@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 
 from rlspec.checks.batteries import register
 from rlspec.checks.core import CandidateFailure, Case, Mismatch, compare
-from rlspec.oracles import enumeration, epsilon_greedy, exact_rational, linear_program, occupancy
-from rlspec.oracles import policy_evaluation, policy_gradient
-from rlspec.oracles.policy_evaluation import NonTerminatingPolicyError
+from rlspec.oracles import bellman, occupancy, policies
+from rlspec.oracles.methods import enumeration, exact_rational, linear_program
+from rlspec.oracles import dynamic_programming, policy_gradient
+from rlspec.oracles.dynamic_programming import NonTerminatingPolicyError
+from rlspec.oracles.methods.conversions import to_fractions
 from rlspec.toy_mdps import strategies
 from rlspec.toy_mdps.mdp import TabularMDP
 
@@ -98,13 +100,6 @@ def _state_vectors(size: int):
 
 # ----------------------------------------------------------------- exact helpers
 
-def _exact_lookahead(transitions, rewards, gamma, values) -> np.ndarray:
-    """r(s, a) + gamma sum_s' p(s'|s, a) V(s') in exact rationals, rounded once to float."""
-    exact_values = list(exact_rational.to_fractions(values))
-    q = exact_rational.action_values_exact(transitions, rewards, gamma, exact_values)
-    return q
-
-
 def _to_float(array) -> np.ndarray:
     return np.vectorize(float, otypes=[np.float64])(array)
 
@@ -136,14 +131,14 @@ def _judge_discounted_return(case, call, tolerance):
 
 def _judge_backup_v(case, call, tolerance):
     a = case.arguments
-    q = _exact_lookahead(a["transitions"], a["rewards"], a["gamma"], a["values"])
-    policy = exact_rational.to_fractions(a["policy"])
+    q = bellman.one_step_lookahead_exact(a["transitions"], a["rewards"], a["gamma"], a["values"])
+    policy = to_fractions(a["policy"])
     expected = _to_float((policy * q).sum(axis=1))
     found = compare(expected, call(a, expected.shape), tolerance)
     if found or a["gamma"] == 1.0:
         return found
     # The Bellman equation: V^pi is a fixed point of the backup.
-    v_pi = policy_evaluation.evaluate_policy(a["transitions"], a["rewards"], a["gamma"], a["policy"])
+    v_pi = dynamic_programming.evaluate_policy(a["transitions"], a["rewards"], a["gamma"], a["policy"])
     found = compare(v_pi, call({**a, "values": v_pi}, v_pi.shape), tolerance)
     return found and Mismatch("V^pi is not a fixed point: " + found.message,
                               found.expected, found.got, found.tolerance)
@@ -151,8 +146,8 @@ def _judge_backup_v(case, call, tolerance):
 
 def _judge_backup_q(case, call, tolerance):
     a = case.arguments
-    policy = exact_rational.to_fractions(a["policy"])
-    next_values = (policy * exact_rational.to_fractions(a["action_values"])).sum(axis=1)
+    policy = to_fractions(a["policy"])
+    next_values = (policy * to_fractions(a["action_values"])).sum(axis=1)
     q = exact_rational.action_values_exact(a["transitions"], a["rewards"], a["gamma"],
                                            list(next_values))
     expected = _to_float(q)
@@ -161,7 +156,7 @@ def _judge_backup_q(case, call, tolerance):
 
 def _judge_optimality_backup(case, call, tolerance):
     a = case.arguments
-    expected = _to_float(_exact_lookahead(a["transitions"], a["rewards"], a["gamma"],
+    expected = _to_float(bellman.one_step_lookahead_exact(a["transitions"], a["rewards"], a["gamma"],
                                           a["values"]).max(axis=1))
     got = call(a, expected.shape)
     found = compare(expected, got, tolerance)
@@ -182,7 +177,7 @@ def _judge_optimality_backup(case, call, tolerance):
 
 def _judge_policy_evaluation(case, call, tolerance):
     a = case.arguments
-    expected = policy_evaluation.evaluate_policy(**a)
+    expected = dynamic_programming.evaluate_policy(**a)
     return compare(expected, call(a, expected.shape), tolerance)
 
 
@@ -205,7 +200,7 @@ def _judge_optimal_policy(case, call, tolerance):
     policy = _policy_answer(call(a, None), n_states, n_actions, tolerance)
     expected = _optimal_values(a)
     try:
-        achieved = policy_evaluation.evaluate_policy(a["transitions"], a["rewards"], a["gamma"], policy)
+        achieved = dynamic_programming.evaluate_policy(a["transitions"], a["rewards"], a["gamma"], policy)
     except NonTerminatingPolicyError:
         return Mismatch("the returned policy never terminates from some states, so its "
                         "return is -infinity there", expected, policy)
@@ -218,7 +213,7 @@ def _judge_policy_improvement(case, call, tolerance):
     a = case.arguments
     n_states, n_actions = a["rewards"].shape
     policy = _policy_answer(call(a, None), n_states, n_actions, tolerance)
-    q = _to_float(_exact_lookahead(a["transitions"], a["rewards"], a["gamma"], a["values"]))
+    q = _to_float(bellman.one_step_lookahead_exact(a["transitions"], a["rewards"], a["gamma"], a["values"]))
     best = q.max(axis=1)
     chosen = (policy * q).sum(axis=1)
     slack = tolerance * max(1.0, float(np.max(np.abs(q))))
@@ -232,7 +227,7 @@ def _judge_policy_improvement(case, call, tolerance):
         return None
     old_values = a["values"]
     try:
-        new_values = policy_evaluation.evaluate_policy(a["transitions"], a["rewards"], a["gamma"], policy)
+        new_values = dynamic_programming.evaluate_policy(a["transitions"], a["rewards"], a["gamma"], policy)
     except NonTerminatingPolicyError:
         return Mismatch("the improved policy never terminates from some states (gamma = 1), "
                         "so it is worse than the old one there", old_values, policy)
@@ -245,7 +240,7 @@ def _judge_policy_improvement(case, call, tolerance):
 def _judge_epsilon_greedy(case, call, tolerance):
     q, epsilon = case.arguments["action_values"], case.arguments["epsilon"]
     got = call(case.arguments, q.shape)
-    problems = epsilon_greedy.epsilon_greedy_violations(q, epsilon, got, tolerance)
+    problems = policies.epsilon_greedy_violations(q, epsilon, got, tolerance)
     if not problems:
         return None
     one_answer = epsilon / q.shape[1] + (1.0 - epsilon) * np.eye(q.shape[1])[np.argmax(q, axis=1)]
@@ -340,7 +335,7 @@ def _optimal_cases(draw):
 def _improvement_cases(draw):
     case = draw(_mdp_policy_cases())
     a = case.arguments
-    values = policy_evaluation.evaluate_policy(**a)
+    values = dynamic_programming.evaluate_policy(**a)
     arguments = {k: a[k] for k in ("transitions", "rewards", "gamma")}
     return Case("generated", {**arguments, "values": values},
                 {"mdp": case.context["mdp"], "policy": a["policy"]})
@@ -444,7 +439,7 @@ def _edge_improvement_cases(mdps=None) -> list[Case]:
     cases = []
     for case in _policy_cases(mdps if mdps is not None else _tiny_mdps()):
         a = case.arguments
-        values = policy_evaluation.evaluate_policy(**a)
+        values = dynamic_programming.evaluate_policy(**a)
         cases.append(Case(case.label, {k: a[k] for k in ("transitions", "rewards", "gamma")}
                           | {"values": values}, {"policy": a["policy"]}))
     return cases

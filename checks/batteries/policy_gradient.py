@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 from rlspec.checks.batteries import register
 from rlspec.checks.core import CandidateFailure, Case, Mismatch, compare, exact_gradient, judge_loss
 from rlspec.oracles import gae as gae_oracle
-from rlspec.oracles import pg_actor_critic, pg_estimators, trajectories
+from rlspec.oracles import actor_critic, pg_estimators
+from rlspec.oracles.methods import trajectories
 from rlspec.toy_mdps import strategies
 
 # ----------------------------------------------------------------- shared pieces
@@ -274,8 +275,8 @@ def _judge_critic_td_loss(case, call, tolerance):
     got = call.loss(a, differentiate=("values",), frozen={
         "next_values": "the TD target r + gamma V(s') is held constant (detach it): a TD loss "
                        "takes the semi-gradient"})
-    expected = float(pg_actor_critic.critic_td_loss_exact(**a))
-    exact_values, _ = pg_actor_critic.critic_semi_gradient_exact(**a)
+    expected = float(actor_critic.critic_td_loss_exact(**a))
+    exact_values, _ = actor_critic.critic_semi_gradient_exact(**a)
     found = judge_loss(got, expected, {"values": exact_gradient(_to_float(exact_values))},
                        tolerance, _critic_loss_hint)
     if found and a["values"].size > 1 and expected and \
@@ -391,7 +392,7 @@ def _gae_toy_cases(truncation: bool = True) -> list[Case]:
     """Rollouts of the uniform policy on the 5-state random walk (gamma 0.9, exact V^pi as
     the critic), in one segment of 16 steps, with a time limit of 3 steps when truncation
     is allowed: several episodes per segment, terminations and truncations both."""
-    from rlspec.oracles.policy_evaluation import evaluate_policy
+    from rlspec.oracles.dynamic_programming import evaluate_policy
     from rlspec.toy_mdps.catalogue import make
 
     mdp = make("random-walk-5", gamma=0.9)

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 
 from rlspec.checks.batteries import register
 from rlspec.checks.core import Case, Mismatch, compare, exact_gradient, judge_loss
-from rlspec.oracles import language_model as lm_oracle
-from rlspec.oracles import preference as oracle
+from rlspec.oracles import dpo as lm_oracle
+from rlspec.oracles import dpo as dpo_oracle, kl_estimators, reward_model
 from rlspec.toy_mdps import language_model as toy
 
 # --------------------------------------------------------------------------- helpers
@@ -53,7 +53,7 @@ def _judge_value_and_gradient(case, call, tolerance, differentiable, expected_va
 
 def _judge_reward_model_loss(case, call, tolerance):
     a = case.arguments
-    value, grad_chosen, grad_rejected = oracle.bradley_terry_loss_and_gradient(
+    value, grad_chosen, grad_rejected = reward_model.bradley_terry_loss_and_gradient(
         a["chosen_rewards"], a["rejected_rewards"])
     return _judge_value_and_gradient(
         case, call, tolerance, ("chosen_rewards", "rejected_rewards"), value,
@@ -84,7 +84,7 @@ def _reward_pair_edges():
 
 def _judge_reward_model_fit(case, call, tolerance):
     weights = case.arguments["pair_weights"]
-    expected = oracle.reward_from_pair_weights(weights)
+    expected = reward_model.reward_from_pair_weights(weights)
     got = call(case.arguments, expected.shape)
     # Rewards are identified up to a constant per prompt: compare differences to response 0.
     found = compare(expected, got - got[:, :1], tolerance)
@@ -171,7 +171,7 @@ def _pair_case(label, chosen, rejected, reference_chosen, reference_rejected, be
 def _judge_pairwise(variant):
     def judge(case, call, tolerance):
         a = case.arguments
-        value, grad_chosen, grad_rejected, _ = oracle.preference_loss_and_gradient(
+        value, grad_chosen, grad_rejected, _ = dpo_oracle.preference_loss_and_gradient(
             *(a[name] for name in PAIR_ARGUMENTS), a["beta"], variant=variant,
             label_smoothing=a.get("label_smoothing", 0.0))
         return _judge_value_and_gradient(
@@ -211,7 +211,7 @@ def _pair_edges(**extra):
 
 def _judge_implicit_reward(case, call, tolerance):
     a = case.arguments
-    expected = oracle.implicit_reward_exact(a["policy_log_probs"], a["reference_log_probs"],
+    expected = dpo_oracle.implicit_reward_exact(a["policy_log_probs"], a["reference_log_probs"],
                                             a["beta"])
     return compare(expected, call(a, expected.shape), tolerance)
 
@@ -230,7 +230,7 @@ def _implicit_reward_cases(draw):
 def _judge_estimator(estimator):
     def judge(case, call, tolerance):
         a = case.arguments
-        values, slopes = oracle.kl_estimates_and_slopes(a["log_probs"], a["reference_log_probs"],
+        values, slopes = kl_estimators.kl_estimates_and_slopes(a["log_probs"], a["reference_log_probs"],
                                                         estimator)
         return _judge_value_and_gradient(case, call, tolerance, ("log_probs",), values,
                                          {"log_probs": slopes}, shape=values.shape,
@@ -260,7 +260,7 @@ def _estimator_edges():
 
 def _judge_kl_divergence(case, call, tolerance):
     a = case.arguments
-    expected = oracle.categorical_kl(a["log_probs"], a["reference_log_probs"])
+    expected = kl_estimators.categorical_kl(a["log_probs"], a["reference_log_probs"])
     return compare(expected, call(a, ()), tolerance)
 
 
@@ -294,7 +294,7 @@ def _kl_divergence_edges():
 
 def _judge_loss_gradient(case, call, tolerance):
     a = case.arguments
-    expected = oracle.estimator_loss_gradient_closed_form(a["logits"], a["reference_logits"],
+    expected = kl_estimators.estimator_loss_gradient_closed_form(a["logits"], a["reference_logits"],
                                                           a["estimator"])
     return compare(expected, call(a, expected.shape), tolerance)
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from rlspec.checks.batteries import register
 from rlspec.checks.core import Case, Mismatch, compare, judge_loss
 from rlspec.oracles import grpo as grpo_oracle
-from rlspec.oracles import rlhf as rlhf_oracle
+from rlspec.oracles import loss_aggregation, rlhf_ppo
 
 # --------------------------------------------------------------------------- strategies
 
@@ -409,7 +409,7 @@ def _aggregation_edge_cases(normaliser=False, allow_empty_rows=True) -> list[Cas
 
 def _aggregate(mode):
     def oracle(per_token_loss, mask, normaliser=None):
-        return rlhf_oracle.aggregate_exact(per_token_loss, mask, mode, normaliser)
+        return loss_aggregation.aggregate_exact(per_token_loss, mask, mode, normaliser)
     return oracle
 
 
@@ -427,7 +427,7 @@ register(
     name="token-log-probs", spec_id="rlhf.token-log-probs",
     summary="log pi(x[t+1] | x[..t]) for every position of a token row (the one-step shift)",
     signature="candidate(logits[B, L, V], input_ids[B, L] int) -> log_probs[B, L - 1]",
-    judge=_judge_array(rlhf_oracle.token_log_probs_exact, _same_shape),
+    judge=_judge_array(rlhf_ppo.token_log_probs_exact, _same_shape),
     make_generated=_log_prob_cases, make_edge_cases=_log_prob_edge_cases,
 )
 register(
@@ -435,7 +435,7 @@ register(
     summary="-beta (log pi - log pi_ref) on response tokens + clip(score) at the last one",
     signature=f"candidate(log_probs[B, T], ref_log_probs[B, T], reward_score[B], action_mask[B, T], "
               f"kl_coef, clip_reward_value) -> rewards[B, T]; {_MASK}",
-    judge=_judge_array(rlhf_oracle.kl_penalised_rewards_exact, _same_shape),
+    judge=_judge_array(rlhf_ppo.kl_penalised_rewards_exact, _same_shape),
     make_generated=_reward_cases, make_edge_cases=_reward_edge_cases,
 )
 register(
@@ -443,7 +443,7 @@ register(
     summary="GAE over each row's response tokens; V = 0 after the last one; 0 off the response",
     signature=f"candidate(rewards[B, T], values[B, T], action_mask[B, T], gamma, lam) -> "
               f"advantages[B, T]; {_MASK}",
-    judge=_judge_array(rlhf_oracle.masked_gae_exact, _same_shape),
+    judge=_judge_array(rlhf_ppo.masked_gae_exact, _same_shape),
     make_generated=_gae_cases, make_edge_cases=_gae_edge_cases,
 )
 register(
@@ -451,7 +451,7 @@ register(
     summary="PPO clipped actor loss, masked mean over response tokens",
     signature=f"candidate(log_probs[B, T], old_log_probs[B, T], advantages[B, T], action_mask[B, T], "
               f"clip_range) -> loss; {_TORCH} (d/d log_probs)",
-    judge=_judge_loss(rlhf_oracle.actor_loss_exact, "log_probs", ("old_log_probs", "advantages")),
+    judge=_judge_loss(rlhf_ppo.actor_loss_exact, "log_probs", ("old_log_probs", "advantages")),
     make_generated=_actor_cases, make_edge_cases=_actor_edge_cases,
 )
 register(
@@ -459,7 +459,7 @@ register(
     summary="0.5 * masked mean of max((V - G)^2, (clip(V, V_old +- c) - G)^2)",
     signature=f"candidate(values[B, T], old_values[B, T], returns[B, T], action_mask[B, T], "
               f"clip_range_value) -> loss; {_TORCH} (d/d values)",
-    judge=_judge_loss(rlhf_oracle.critic_loss_exact, "values", ("old_values", "returns")),
+    judge=_judge_loss(rlhf_ppo.critic_loss_exact, "values", ("old_values", "returns")),
     make_generated=_critic_cases, make_edge_cases=_critic_edge_cases,
 )
 register(

@@ -27,7 +27,7 @@ from rlspec.checks.core import (Case, Mismatch, compare, exact_gradient, judge_l
                                 within_interval)
 from rlspec.oracles import ppo as ppo_oracle
 from rlspec.oracles import trpo as trpo_oracle
-from rlspec.oracles.policy_evaluation import expected_return
+from rlspec.oracles.dynamic_programming import expected_return
 from rlspec.toy_mdps import strategies
 from rlspec.toy_mdps.mdp import TabularMDP
 

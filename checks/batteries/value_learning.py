@@ -3,7 +3,7 @@ methods, n-step methods and eligibility traces.
 
 Every candidate is a per-transition or per-episode update on explicit inputs, so a check is
 deterministic: the same table, transition or episode, step size and discount must give the
-same new table.  Judges compare with ``rlspec.oracles.td_targets`` (exact rationals, other
+same new table.  Judges compare with ``rlspec.oracles.temporal_difference`` (exact rationals, other
 formulas than the reference's), never with ``rlspec.reference``.
 
 Conventions (the spec entries ``mc.*``, ``td.*``, ``nstep.*``, ``traces.*`` state them in
@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 from rlspec.checks.batteries import register
 from rlspec.checks.core import Case, compare
-from rlspec.oracles import td_targets
+from rlspec.oracles import eligibility_traces, monte_carlo, n_step, temporal_difference
 from rlspec.toy_mdps import strategies
 from rlspec.toy_mdps.mdp import TabularMDP
 
@@ -403,7 +403,7 @@ def _judge_episode_n_step(case, call, tolerance):
     if table is None:
         table = a.pop("action_values")
     target, behaviour = a.pop("target_policy", None), a.pop("behaviour_policy", None)
-    exact = td_targets.n_step_episode_exact(table, a["states"], a.get("actions"), a["rewards"],
+    exact = n_step.n_step_episode_exact(table, a["states"], a.get("actions"), a["rewards"],
                                             a["terminated"], a["alpha"], a["gamma"], a["n"],
                                             target, behaviour)
     expected = _to_float(exact)
@@ -422,7 +422,7 @@ register(
     signature=("candidate(values[S], counts[S], states[T+1], rewards[T], gamma) -> values[S]; "
                "counts[s] = N(s), the returns already averaged into values[s]; the episode "
                "is complete (S_T terminal, ignored)"),
-    judge=_judge(td_targets.monte_carlo_exact, first_visit=True),
+    judge=_judge(monte_carlo.monte_carlo_exact, first_visit=True),
     make_generated=_mc_cases, make_edge_cases=_edge_mc_cases, make_toy_cases=_toy_mc_cases,
 )
 register(
@@ -430,7 +430,7 @@ register(
     summary="one episode of every-visit Monte Carlo by the incremental mean",
     signature=("candidate(values[S], counts[S], states[T+1], rewards[T], gamma) -> values[S]; "
                "counts[s] = N(s), the returns already averaged into values[s]"),
-    judge=_judge(td_targets.monte_carlo_exact, first_visit=False),
+    judge=_judge(monte_carlo.monte_carlo_exact, first_visit=False),
     make_generated=_mc_cases, make_edge_cases=_edge_mc_cases, make_toy_cases=_toy_mc_cases,
 )
 register(
@@ -438,7 +438,7 @@ register(
     summary="one TD(0) update of a state-value table",
     signature=(f"candidate(values[S], state, reward, next_state, terminated, alpha, gamma) "
                f"-> values[S]; {STEP}"),
-    judge=_judge(td_targets.td0_update_exact),
+    judge=_judge(temporal_difference.td0_update_exact),
     make_generated=lambda: _transition_cases("td0"),
     make_edge_cases=lambda: _edge_transition_cases("td0"),
     make_toy_cases=lambda: _toy_transition_cases("td0"),
@@ -448,7 +448,7 @@ register(
     summary="one SARSA update: bootstrap on the next action taken",
     signature=(f"candidate(action_values[S, A], state, action, reward, next_state, next_action, "
                f"terminated, alpha, gamma) -> action_values[S, A]; {STEP}"),
-    judge=_judge(td_targets.sarsa_update_exact),
+    judge=_judge(temporal_difference.sarsa_update_exact),
     make_generated=lambda: _transition_cases("sarsa"),
     make_edge_cases=lambda: _edge_transition_cases("sarsa"),
     make_toy_cases=lambda: _toy_transition_cases("sarsa"),
@@ -458,7 +458,7 @@ register(
     summary="one Expected SARSA update: bootstrap on sum_a pi(a|s') Q(s', a)",
     signature=(f"candidate(action_values[S, A], state, action, reward, next_state, terminated, "
                f"alpha, gamma, policy[S, A]) -> action_values[S, A]; {STEP}"),
-    judge=_judge(td_targets.expected_sarsa_update_exact),
+    judge=_judge(temporal_difference.expected_sarsa_update_exact),
     make_generated=lambda: _transition_cases("expected-sarsa"),
     make_edge_cases=lambda: _edge_transition_cases("expected-sarsa"),
     make_toy_cases=lambda: _toy_transition_cases("expected-sarsa"),
@@ -468,7 +468,7 @@ register(
     summary="one Q-learning update: bootstrap on max_a Q(s', a)",
     signature=(f"candidate(action_values[S, A], state, action, reward, next_state, terminated, "
                f"alpha, gamma) -> action_values[S, A]; {STEP}"),
-    judge=_judge(td_targets.q_learning_update_exact),
+    judge=_judge(temporal_difference.q_learning_update_exact),
     make_generated=lambda: _transition_cases("q-learning"),
     make_edge_cases=lambda: _edge_transition_cases("q-learning"),
     make_toy_cases=lambda: _toy_transition_cases("q-learning"),
@@ -478,7 +478,7 @@ register(
     summary="G_{t:t+n} from every step of a segment, with fixed state values",
     signature=("candidate(rewards[T], state_values[T+1], terminated, gamma, n) -> returns[T]; "
                "state_values[t] = V(S_t); n int >= 1"),
-    judge=_judge(td_targets.n_step_returns_exact),
+    judge=_judge(n_step.n_step_returns_exact),
     make_generated=lambda: _return_cases("n"), make_edge_cases=lambda: _edge_return_cases("n"),
     make_toy_cases=lambda: _toy_return_cases("n"),
 )
@@ -528,7 +528,7 @@ register(
     summary="the online n-step tree-backup algorithm over one segment",
     signature=(f"candidate(action_values[S, A], states, actions[T], rewards, terminated, alpha, "
                f"gamma, n, policy[S, A]) -> action_values[S, A]; {EPISODE}"),
-    judge=_judge(td_targets.tree_backup_episode_exact),
+    judge=_judge(n_step.tree_backup_episode_exact),
     make_generated=lambda: _episode_cases("tree-backup"),
     make_edge_cases=lambda: _edge_episode_cases("tree-backup"),
     make_toy_cases=lambda: _toy_episode_cases("tree-backup"),
@@ -538,7 +538,7 @@ register(
     summary="the (truncated) lambda-return G^lambda_t from every step of a segment",
     signature=("candidate(rewards[T], state_values[T+1], terminated, gamma, lam) -> returns[T]; "
                "state_values[t] = V(S_t); lam in [0, 1]"),
-    judge=_judge(td_targets.lambda_returns_exact),
+    judge=_judge(eligibility_traces.lambda_returns_exact),
     make_generated=lambda: _return_cases("lambda"),
     make_edge_cases=lambda: _edge_return_cases("lambda"),
     make_toy_cases=lambda: _toy_return_cases("lambda"),
@@ -547,7 +547,7 @@ register(
     name="td-lambda", spec_id="traces.td-lambda",
     summary="online TD(lambda) with accumulating traces over one episode (traces start at 0)",
     signature=f"candidate(values[S], states, rewards, terminated, alpha, gamma, lam) -> values[S]; {EPISODE}",
-    judge=_judge(td_targets.td_lambda_episode_exact, trace="accumulating", online=True),
+    judge=_judge(eligibility_traces.td_lambda_episode_exact, trace="accumulating", online=True),
     make_generated=lambda: _episode_cases("td-lambda"),
     make_edge_cases=lambda: _edge_episode_cases("td-lambda"),
     make_toy_cases=lambda: _toy_episode_cases("td-lambda"),
@@ -556,7 +556,7 @@ register(
     name="td-lambda-replacing", spec_id="traces.replacing-traces",
     summary="online TD(lambda) with replacing traces over one episode (traces start at 0)",
     signature=f"candidate(values[S], states, rewards, terminated, alpha, gamma, lam) -> values[S]; {EPISODE}",
-    judge=_judge(td_targets.td_lambda_episode_exact, trace="replacing", online=True),
+    judge=_judge(eligibility_traces.td_lambda_episode_exact, trace="replacing", online=True),
     make_generated=lambda: _episode_cases("td-lambda"),
     make_edge_cases=lambda: _edge_episode_cases("td-lambda"),
     make_toy_cases=lambda: _toy_episode_cases("td-lambda"),
@@ -565,7 +565,7 @@ register(
     name="offline-td-lambda", spec_id="traces.forward-backward-equivalence",
     summary="offline TD(lambda), judged by the forward view: the offline lambda-return algorithm",
     signature=f"candidate(values[S], states, rewards, terminated, alpha, gamma, lam) -> values[S]; {EPISODE}",
-    judge=_judge(td_targets.offline_lambda_return_exact),
+    judge=_judge(eligibility_traces.offline_lambda_return_exact),
     make_generated=lambda: _episode_cases("td-lambda"),
     make_edge_cases=lambda: _edge_episode_cases("td-lambda"),
     make_toy_cases=lambda: _toy_episode_cases("td-lambda"),

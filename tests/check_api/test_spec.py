@@ -35,8 +35,10 @@ MDP_CHAPTER = {
 
 def _public_functions(package: str) -> set[str]:
     names = set()
-    for path in sorted((ROOT / package.split(".")[-1]).glob("[!_]*.py")):
-        module = importlib.import_module(f"{package}.{path.stem}")
+    folder = ROOT / package.split(".")[-1]
+    for path in sorted(folder.rglob("[!_]*.py")):
+        dotted = ".".join(path.relative_to(folder).with_suffix("").parts)
+        module = importlib.import_module(f"{package}.{dotted}")
         names |= {f"{module.__name__}:{name}" for name in getattr(module, "__all__", [])}
     return names
 

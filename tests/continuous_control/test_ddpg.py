@@ -4,7 +4,7 @@ every theorem test is shown to fail with a planted bug; bad input gets a clear e
 correct user code in the common styles passes ``rlspec.check``.
 
 Tolerances are derived next to each test from the float64 error of the computation:
-EPS = 2^-52, SAFETY = 16 (``rlspec.oracles.accuracy``) covering the constants.
+EPS = 2^-52, SAFETY = 16 (``rlspec.oracles.methods.accuracy``) covering the constants.
 """
 
 import doctest
@@ -21,8 +21,8 @@ import rlspec
 import user_implementations_continuous_control as user
 from mutation import fails
 from rlspec.spec import registry
-from rlspec.oracles import cc_lqr, continuous_control as oracle, policy_evaluation
-from rlspec.oracles.accuracy import EPS, SAFETY
+from rlspec.oracles import ddpg as ddpg_oracle, ddpg as oracle, dynamic_programming
+from rlspec.oracles.methods.accuracy import EPS, SAFETY
 from rlspec.reference import ddpg
 from rlspec.validation import InvalidInputError
 
@@ -103,7 +103,7 @@ def _gradient_tolerance(problem) -> float:
 def test_dpg_theorem_matches_autograd_of_the_closed_form_objective(problem):
     """E_{s ~ rho}[grad_K mu(s) grad_a Q(s, mu(s))] equals dJ/dK of J = -tr(P_K Sigma_0)."""
     by_theorem = ddpg.deterministic_policy_gradient_lqr(**problem)
-    by_autograd = cc_lqr.lqr_policy_gradient_autograd(**problem)
+    by_autograd = ddpg_oracle.lqr_policy_gradient_autograd(**problem)
     np.testing.assert_allclose(by_theorem, by_autograd, rtol=0, atol=_gradient_tolerance(problem))
 
 
@@ -114,10 +114,10 @@ def test_autograd_oracle_matches_finite_differences_of_scipys_lyapunov_solution(
     rounding eps |J| / h, both of order eps^(2/3) times the scale of J.  J is a rational
     function of K whose denominator stays >= (1 - c)^(n^2) away from 0 within the step, so
     |J'''| <= |J| (3 |B| / (1 - c))^3 bounds it; the tolerance is that, with SAFETY."""
-    by_autograd = cc_lqr.lqr_policy_gradient_autograd(**problem)
-    by_differences = cc_lqr.lqr_policy_gradient_finite_difference(**problem)
+    by_autograd = ddpg_oracle.lqr_policy_gradient_autograd(**problem)
+    by_differences = ddpg_oracle.lqr_policy_gradient_finite_difference(**problem)
     _, _, _, c = _lyapunov_pieces(problem)
-    objective = abs(cc_lqr.lqr_objective(**problem))
+    objective = abs(ddpg_oracle.lqr_objective(**problem))
     scale = max(1.0, objective) * max(1.0, 3.0 * np.linalg.norm(problem["control"]) / (1.0 - c)) ** 3
     k_scale = max(1.0, float(np.abs(problem["gain"]).max()))
     tolerance = SAFETY * EPS ** (2.0 / 3.0) * scale * k_scale ** 2
@@ -129,8 +129,8 @@ def test_autograd_oracle_matches_finite_differences_of_scipys_lyapunov_solution(
 def test_autograd_oracle_matches_sympy_in_one_dimension(problem):
     """Exact rational derivative vs the float oracle: the float one is off by the solve's
     relative n^2 eps kappa (n = 1) times the size of the gradient's terms."""
-    exact = cc_lqr.lqr_policy_gradient_scalar_sympy(**problem)
-    by_autograd = cc_lqr.lqr_policy_gradient_autograd(**problem)
+    exact = ddpg_oracle.lqr_policy_gradient_scalar_sympy(**problem)
+    by_autograd = ddpg_oracle.lqr_policy_gradient_autograd(**problem)
     assert abs(float(by_autograd[0, 0]) - float(exact)) <= _gradient_tolerance(problem)
 
 
@@ -288,7 +288,7 @@ def test_ddpg_target_at_q_mu_returns_q_mu(chain):
     """Q^mu (by the linear-solve oracle) is the fixed point of the target map: y(s, a) =
     Q^mu(s, a).  The solve is accurate to n eps kappa |Q|, kappa <= (1 + gamma) / (1 - gamma)."""
     transitions, rewards, gamma, mu = chain
-    q_mu = policy_evaluation.action_values(transitions, rewards, gamma, np.eye(rewards.shape[1])[mu])
+    q_mu = dynamic_programming.action_values(transitions, rewards, gamma, np.eye(rewards.shape[1])[mu])
     pairs, r, terminated, next_q = _one_step_batch(transitions, rewards, q_mu, mu)
     targets = ddpg.ddpg_critic_target(r, terminated, np.zeros_like(r), next_q, gamma)
     kappa = (1 + gamma) / (1 - gamma)

@@ -11,7 +11,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from rlspec.oracles import continuous_control, policy_evaluation
+from rlspec.oracles import ddpg, dynamic_programming
 
 pytestmark = pytest.mark.spec("ddpg.critic-target")
 
@@ -35,14 +35,14 @@ def test_notes_target_without_gamma_and_mask_is_not_the_bellman_target():
     """
     transitions, rewards = _chain()
     gamma = 0.5
-    q_mu = policy_evaluation.action_values(transitions, rewards, gamma, np.ones((3, 1)))[:, 0]
+    q_mu = dynamic_programming.action_values(transitions, rewards, gamma, np.ones((3, 1)))[:, 0]
     assert q_mu.tolist() == [2.0, 2.0, 0.0]
 
     untrained_terminal_output = 5.0
     next_q = np.array([q_mu[1], untrained_terminal_output])  # transitions 0 -> 1 and 1 -> 2
     r, terminated = np.array([1.0, 2.0]), np.array([0.0, 1.0])
 
-    corrected = continuous_control.ddpg_targets_exact(r, terminated, next_q, gamma)
+    corrected = ddpg.ddpg_targets_exact(r, terminated, next_q, gamma)
     assert corrected.tolist() == [2.0, 2.0]  # = Q^mu(0), Q^mu(1): the fixed point
 
     notes = [Fraction(reward) + Fraction(value) for reward, value in zip(r, next_q)]
@@ -53,6 +53,6 @@ def test_notes_target_without_gamma_and_mask_is_not_the_bellman_target():
     # Adding gamma alone does not fix the second: 2 + 5/2 = 9/2, still not Q^mu(1) = 2.
     assert Fraction(2) + Fraction(gamma) * Fraction(untrained_terminal_output) == Fraction(9, 2)
     # Read as an identity for the true Q_pi with gamma = 1 and Q_pi(terminal) = 0 it holds:
-    q_undiscounted = policy_evaluation.action_values(transitions, rewards, 1.0, np.ones((3, 1)))[:, 0]
+    q_undiscounted = dynamic_programming.action_values(transitions, rewards, 1.0, np.ones((3, 1)))[:, 0]
     assert q_undiscounted.tolist() == [3.0, 2.0, 0.0]
     assert [1 + q_undiscounted[1], 2 + q_undiscounted[2]] == [3.0, 2.0]

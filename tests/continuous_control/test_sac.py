@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 import rlspec
 import bugs_continuous_control as bugs
 import user_implementations_continuous_control as user
-from rlspec.oracles import accuracy, cc_squashed_gaussian, continuous_control as oracle
-from rlspec.oracles.accuracy import EPS, SAFETY
+from rlspec.oracles import sac as oracle, sac as sac_oracle
+from rlspec.oracles.methods import accuracy
+from rlspec.oracles.methods.accuracy import EPS, SAFETY
 from rlspec.reference import sac, td3
 from rlspec.toy_mdps import strategies
 from rlspec.validation import InvalidInputError
@@ -129,7 +130,7 @@ def _log_prob_tolerance(case) -> np.ndarray:
 @example({"mean": np.array([[50.0]]), "log_std": np.array([[0.0]]), "pre_tanh": np.array([[50.0]])})
 def test_log_prob_matches_the_high_precision_change_of_variables(case):
     got = sac.squashed_gaussian_log_prob(**case)
-    expected = cc_squashed_gaussian.squashed_gaussian_log_density_mp(**case)
+    expected = sac_oracle.squashed_gaussian_log_density_mp(**case)
     assert np.all(np.abs(got - expected) <= _log_prob_tolerance(case))
 
 
@@ -146,8 +147,8 @@ CDF_CASES = [
 def test_change_of_variables_oracle_matches_the_derivative_of_the_cdf(mean, log_std, pre_tanh):
     """Both oracles carry more than 25 correct digits before rounding to float64, so after
     rounding they differ by at most an ulp or two of the result."""
-    by_jacobian = cc_squashed_gaussian.squashed_gaussian_log_density_mp(mean, log_std, pre_tanh)
-    by_cdf = cc_squashed_gaussian.squashed_gaussian_log_density_from_cdf(mean, log_std, pre_tanh)
+    by_jacobian = sac_oracle.squashed_gaussian_log_density_mp(mean, log_std, pre_tanh)
+    by_cdf = sac_oracle.squashed_gaussian_log_density_from_cdf(mean, log_std, pre_tanh)
     assert np.all(np.abs(by_jacobian - by_cdf) <= 4 * EPS * np.maximum(1.0, np.abs(by_jacobian)))
 
 

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 import rlspec
 import bugs_continuous_control as bugs
 import user_implementations_continuous_control as user
-from rlspec.oracles import continuous_control as oracle, policy_evaluation
-from rlspec.oracles.accuracy import EPS, SAFETY
+from rlspec.oracles import dynamic_programming, td3 as oracle
+from rlspec.oracles.methods.accuracy import EPS, SAFETY
 from rlspec.reference import ddpg, td3
 from rlspec.validation import InvalidInputError
 from mutation import fails
@@ -73,7 +73,7 @@ def test_td3_target_with_equal_critics_at_q_mu_returns_q_mu(chain, overestimate)
     """Critic 1 = Q^mu, critic 2 = Q^mu + an overestimate: the min picks Q^mu, so the target
     is the fixed point again (tolerance as in the DDPG fixed-point test)."""
     transitions, rewards, gamma, mu = chain
-    q_mu = policy_evaluation.action_values(transitions, rewards, gamma, np.eye(rewards.shape[1])[mu])
+    q_mu = dynamic_programming.action_values(transitions, rewards, gamma, np.eye(rewards.shape[1])[mu])
     pairs, r, terminated, next_q = _one_step_batch(transitions, rewards, q_mu, mu)
     targets = td3.clipped_double_q_target(r, terminated, np.zeros_like(r), next_q,
                                           next_q + overestimate, gamma)

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import rlspec
-from rlspec.oracles import accuracy
-from rlspec.oracles import dqn_distributional as oracle
+from rlspec.oracles.methods import accuracy
+from rlspec.oracles import distributional as oracle
 from rlspec.reference import distributional
 from rlspec.toy_mdps import strategies
 from rlspec.validation import InvalidInputError

@@ -5,7 +5,7 @@ main theorem test shown able to fail with a catalogued bug planted in the refere
 Tolerances: every input is a small multiple of 1/2, so the exact answers are rationals and
 a float64 computation of a target r + gamma max Q rounds at most twice, by at most eps times
 the size of the numbers involved; SAFETY (16) times eps times the scale covers that with
-room (rlspec.oracles.accuracy explains the factor).
+room (rlspec.oracles.methods.accuracy explains the factor).
 """
 
 import collections
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import rlspec
 from rlspec.spec import registry
-from rlspec.oracles import accuracy, exact_rational
+from rlspec.oracles.methods import accuracy, exact_rational
 from rlspec.oracles import dqn as oracle
 from rlspec.reference import distributional, dqn, noisy_networks, prioritized_replay
 from rlspec.toy_mdps import strategies

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from rlspec.oracles import dqn as dqn_oracle
-from rlspec.oracles import dqn_prioritized, exact_rational
+from rlspec.oracles import prioritized_replay
+from rlspec.oracles.methods import exact_rational
 from rlspec.reference import noisy_networks
 from rlspec.toy_mdps.mdp import TabularMDP
 
@@ -152,7 +153,7 @@ def test_unnormalised_importance_weights_exceed_one():
     probabilities = [Fraction(1, 4), Fraction(3, 4)]
     notes = [1 / (2 * p) for p in probabilities]
     assert notes == [2, Fraction(2, 3)] and max(notes) > 1
-    normalised = dqn_prioritized.importance_weights_precise([1.0, 3.0], [0, 1], 1.0, 1.0)
+    normalised = prioritized_replay.importance_weights_precise([1.0, 3.0], [0, 1], 1.0, 1.0)
     np.testing.assert_array_equal(normalised, [1.0, 1.0 / 3.0])
     assert [w / max(notes) for w in notes] == [1, Fraction(1, 3)]
 

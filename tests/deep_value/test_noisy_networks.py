@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import rlspec
-from rlspec.oracles import accuracy
-from rlspec.oracles import dqn_noisy as oracle
+from rlspec.oracles.methods import accuracy
+from rlspec.oracles import noisy_networks as oracle
 from rlspec.reference import noisy_networks
 from rlspec.toy_mdps import strategies
 from rlspec.validation import InvalidInputError

@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import rlspec
-from rlspec.oracles import accuracy
-from rlspec.oracles import dqn_prioritized as oracle
+from rlspec.oracles.methods import accuracy
+from rlspec.oracles import prioritized_replay as oracle
 from rlspec.reference import prioritized_replay as per
 from rlspec.toy_mdps import strategies
 from rlspec.validation import InvalidInputError

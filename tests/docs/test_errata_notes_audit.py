@@ -11,10 +11,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
-
-from rlspec.oracles import gae, occupancy, policy_evaluation, policy_gradient
+from rlspec.oracles import dynamic_programming as policy_evaluation
+from rlspec.oracles import gae, occupancy, policy_gradient
 from rlspec.toy_mdps import catalogue
-
 
 # --- NE-1: seed 002, PPO's truncated advantage estimator --------------------------------------
 

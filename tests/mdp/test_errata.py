@@ -11,7 +11,7 @@ explains the corrected statement in its "Erratum" section (``spec/entries/<id>.m
 Numbers are chosen so that the arithmetic is exact in binary floating point (halves,
 quarters, eighths), and so the assertions are exact equalities where the claim is about
 equality.  The one float tolerance (finite differences of J) comes from
-``rlspec.oracles.accuracy`` and is explained there.
+``rlspec.oracles.methods.accuracy`` and is explained there.
 """
 
 from fractions import Fraction
@@ -19,9 +19,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from rlspec.oracles import accuracy, enumeration, epsilon_greedy, exact_rational, occupancy
-from rlspec.oracles import policy_evaluation, policy_gradient
-from rlspec.oracles.policy_evaluation import NonTerminatingPolicyError
+from rlspec.oracles import occupancy, policies as policies_oracle
+from rlspec.oracles.methods import accuracy, enumeration, exact_rational
+from rlspec.oracles import dynamic_programming, policy_gradient
+from rlspec.oracles.dynamic_programming import NonTerminatingPolicyError
+from rlspec.oracles.methods.conversions import to_fractions
 from rlspec.reference.importance_sampling import importance_sampling_estimate
 from rlspec.reference.occupancy import policy_from_occupancy
 from rlspec.toy_mdps.catalogue import make
@@ -30,7 +32,7 @@ from rlspec.toy_mdps.mdp import TabularMDP
 
 def _optimality_backup_exact(transitions, rewards, gamma, values) -> list[Fraction]:
     """(B V)(s) = max_a { r(s, a) + gamma sum_s' p(s'|s, a) V(s') } in exact rationals."""
-    exact_values = list(exact_rational.to_fractions(values))
+    exact_values = list(to_fractions(values))
     q = exact_rational.action_values_exact(transitions, rewards, gamma, exact_values)
     return [max(row) for row in q]
 
@@ -107,7 +109,7 @@ def test_policy_improvement_theorem_fails_at_gamma_one_when_the_new_policy_never
 
     # pi' never reaches T from A: the linear-solve oracle refuses its (undiscounted) values...
     with pytest.raises(NonTerminatingPolicyError):
-        policy_evaluation.evaluate_policy(*tables, new_policy)
+        dynamic_programming.evaluate_policy(*tables, new_policy)
     # ...but its return is well defined: every reward on the loop is 0, so the expected
     # sum of the first n rewards, e_A^T sum_{t<n} P_pi'^t r_pi', is exactly 0 for every n.
     markov_matrix = np.einsum("sa,sat->st", new_policy, mdp.transitions)
@@ -142,18 +144,18 @@ def test_epsilon_greedy_formula_is_ambiguous_with_ties():
                                    floor, floor]]),
     }
     for name, policy in readings.items():
-        assert epsilon_greedy.epsilon_greedy_violations(q, epsilon, policy) == [], name
+        assert policies_oracle.epsilon_greedy_violations(q, epsilon, policy) == [], name
     assert not np.array_equal(readings["first maximiser"], readings["second maximiser"])
 
     literal = np.where(q == q.max(axis=1, keepdims=True), floor + 1 - epsilon, floor)
     assert literal.sum() == 1.5  # not 1: the literal reading gives 1 - eps too much
-    assert epsilon_greedy.epsilon_greedy_violations(q, epsilon, literal) != []
+    assert policies_oracle.epsilon_greedy_violations(q, epsilon, literal) != []
 
     # Without a tie the formula is unambiguous: only one row is accepted.
     unique = np.array([[1.0, 0.0, 0.0, 0.0]])
-    assert epsilon_greedy.epsilon_greedy_violations(unique, epsilon,
+    assert policies_oracle.epsilon_greedy_violations(unique, epsilon,
                                                     readings["first maximiser"]) == []
-    assert epsilon_greedy.epsilon_greedy_violations(unique, epsilon,
+    assert policies_oracle.epsilon_greedy_violations(unique, epsilon,
                                                     readings["second maximiser"]) != []
 
 
@@ -193,8 +195,8 @@ def test_theorem_1_fails_where_the_policy_never_visits():
     assert np.array_equal(rho_1[2], [0.0, 0.0])
 
     # They really are different policies: V(2) = 1 + gamma * 0 versus 0 + gamma * 0.
-    values_1 = policy_evaluation.evaluate_policy(transitions, rewards, gamma, POLICY_1)
-    values_2 = policy_evaluation.evaluate_policy(transitions, rewards, gamma, POLICY_2)
+    values_1 = dynamic_programming.evaluate_policy(transitions, rewards, gamma, POLICY_1)
+    values_2 = dynamic_programming.evaluate_policy(transitions, rewards, gamma, POLICY_2)
     assert values_1[2] == 1.0 and values_2[2] == 0.0
 
     # The corrected statement: with nu_0 > 0 everywhere the measures tell them apart.
@@ -285,7 +287,7 @@ def test_policy_gradient_theorem_needs_the_discounted_visitation_weights(gamma):
     transitions, rewards, start = mdp.transitions, mdp.rewards, mdp.initial_distribution
     theta = np.array([[0.25, -0.5], [0.75, 0.0]])
     policy = policy_gradient.softmax(theta)
-    q = policy_evaluation.action_values(transitions, rewards, gamma, policy)
+    q = dynamic_programming.action_values(transitions, rewards, gamma, policy)
     nu = occupancy.state_occupancy(transitions, gamma, policy, start)
 
     n_states, n_actions = theta.shape

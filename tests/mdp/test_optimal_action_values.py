@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from rlspec.oracles import accuracy, exact_rational, linear_program, policy_evaluation
+from rlspec.oracles import dynamic_programming as policy_evaluation
+from rlspec.oracles.methods import accuracy, exact_rational, linear_program
 from rlspec.toy_mdps import strategies
 
 

@@ -16,8 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rlspec.oracles import accuracy, enumeration, exact_rational, linear_program, occupancy
-from rlspec.oracles import policy_evaluation, policy_gradient
+from rlspec.oracles import occupancy
+from rlspec.oracles.methods import accuracy, enumeration, exact_rational, linear_program
+from rlspec.oracles import bellman, dynamic_programming, policy_gradient
+from rlspec.oracles.methods.conversions import to_floats
 from rlspec.toy_mdps import strategies
 from rlspec.toy_mdps.catalogue import make
 
@@ -32,7 +34,7 @@ def _condition_number(mdp, policy) -> float:
     """kappa_inf of the solved system: the discounted bound, or measured when gamma = 1."""
     if mdp.gamma < 1.0:
         return accuracy.discounted_condition_bound(mdp.gamma)
-    free = ~policy_evaluation.absorbing_zero_reward_states(mdp.transitions, mdp.rewards)
+    free = ~dynamic_programming.absorbing_zero_reward_states(mdp.transitions, mdp.rewards)
     system = np.eye(free.sum()) - np.einsum("sa,sat->st", policy, mdp.transitions)[np.ix_(free, free)]
     return float(np.linalg.cond(system, np.inf)) if free.any() else 1.0
 
@@ -42,7 +44,7 @@ def _condition_number(mdp, policy) -> float:
 def test_linear_solve_matches_exact_rational_evaluation(mdp_and_policy):
     mdp, policy = mdp_and_policy
     exact = exact_rational.evaluate_policy_exact(*_tables(mdp), policy)
-    solved = policy_evaluation.evaluate_policy(*_tables(mdp), policy)
+    solved = dynamic_programming.evaluate_policy(*_tables(mdp), policy)
     scale = max(abs(float(v)) for v in exact)
     tolerance = accuracy.linear_solve_tolerance(_condition_number(mdp, policy), mdp.n_states, scale)
     errors = [abs(Fraction(float(v)) - e) for v, e in zip(solved, exact)]
@@ -52,8 +54,8 @@ def test_linear_solve_matches_exact_rational_evaluation(mdp_and_policy):
 @given(episodic_or_not)
 def test_sparse_and_dense_solves_agree(mdp_and_policy):
     mdp, policy = mdp_and_policy
-    dense = policy_evaluation.evaluate_policy(*_tables(mdp), policy, sparse=False)
-    sparse = policy_evaluation.evaluate_policy(*_tables(mdp), policy, sparse=True)
+    dense = dynamic_programming.evaluate_policy(*_tables(mdp), policy, sparse=False)
+    sparse = dynamic_programming.evaluate_policy(*_tables(mdp), policy, sparse=True)
     scale = float(np.max(np.abs(dense)))
     # Both are within the LU bound of the exact answer, so within twice it of each other.
     tolerance = 2 * accuracy.linear_solve_tolerance(_condition_number(mdp, policy), mdp.n_states, scale)
@@ -63,8 +65,8 @@ def test_sparse_and_dense_solves_agree(mdp_and_policy):
 def test_sparse_solve_on_taxi_matches_dense():
     taxi = make("taxi")
     uniform = np.full((taxi.n_states, taxi.n_actions), 1.0 / taxi.n_actions)
-    dense = policy_evaluation.evaluate_policy(*_tables(taxi), uniform, sparse=False)
-    sparse = policy_evaluation.evaluate_policy(*_tables(taxi), uniform, sparse=True)
+    dense = dynamic_programming.evaluate_policy(*_tables(taxi), uniform, sparse=False)
+    sparse = dynamic_programming.evaluate_policy(*_tables(taxi), uniform, sparse=True)
     tolerance = 2 * accuracy.linear_solve_tolerance(
         accuracy.discounted_condition_bound(taxi.gamma), taxi.n_states, float(np.abs(dense).max()))
     np.testing.assert_allclose(sparse, dense, rtol=0, atol=tolerance)
@@ -151,7 +153,19 @@ def test_non_terminating_policy_is_reported_at_gamma_one():
     grid = make("sb-gridworld-4x4")
     bump_north = np.zeros((grid.n_states, grid.n_actions))
     bump_north[:, grid.action_labels.index("north")] = 1.0
-    with pytest.raises(policy_evaluation.NonTerminatingPolicyError, match="never terminates"):
-        policy_evaluation.evaluate_policy(*_tables(grid), bump_north)
-    with pytest.raises(policy_evaluation.NonTerminatingPolicyError):
+    with pytest.raises(dynamic_programming.NonTerminatingPolicyError, match="never terminates"):
+        dynamic_programming.evaluate_policy(*_tables(grid), bump_north)
+    with pytest.raises(dynamic_programming.NonTerminatingPolicyError):
         exact_rational.evaluate_policy_exact(*_tables(grid), bump_north)
+
+
+@given(strategies.mdps_with_policy(max_states=4))
+def test_exact_lookahead_of_v_pi_is_the_linear_solve_q_pi(mdp_and_policy):
+    """Two oracles, two methods: the exact lookahead r + gamma P V of the exact V^pi
+    (Gauss-Jordan on Fractions) equals Q^pi from numpy's linear solve."""
+    mdp, policy = mdp_and_policy
+    tables = (mdp.transitions, mdp.rewards, mdp.gamma)
+    exact_q = bellman.one_step_lookahead_exact(*tables, exact_rational.evaluate_policy_exact(*tables, policy))
+    solved_q = dynamic_programming.action_values(*tables, policy)
+    scale = max(1.0, float(np.abs(mdp.rewards).max()) / (1.0 - min(mdp.gamma, 0.99)))
+    np.testing.assert_allclose(to_floats(exact_q), solved_q, rtol=0, atol=1e-9 * scale)

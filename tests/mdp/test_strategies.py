@@ -10,8 +10,8 @@ import pytest
 from hypothesis import find, given
 from hypothesis import strategies as st
 
-from rlspec.oracles.exact_rational import evaluate_policy_exact
-from rlspec.oracles.policy_evaluation import evaluate_policy
+from rlspec.oracles.methods.exact_rational import evaluate_policy_exact
+from rlspec.oracles.dynamic_programming import evaluate_policy
 from rlspec.toy_mdps import TabularMDP, TabularMDPEnv
 from rlspec.toy_mdps.strategies import (
     EPISODIC_GAMMAS,

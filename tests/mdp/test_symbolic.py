@@ -4,7 +4,8 @@ shown by simplifying the difference of the two sides to exactly 0."""
 import numpy as np
 import sympy as sp
 
-from rlspec.oracles import linear_program, policy_evaluation
+from rlspec.oracles import dynamic_programming
+from rlspec.oracles.methods import linear_program
 from rlspec.reference.dynamic_programming import iterative_policy_evaluation
 from rlspec.toy_mdps.catalogue import make
 
@@ -43,7 +44,7 @@ def test_two_state_closed_forms_hold_for_every_gamma():
         exact_uniform = [float(v.subs(gamma, g)) for v in uniform]
         scaled = make("two-state", g)
         np.testing.assert_allclose(
-            policy_evaluation.evaluate_policy(scaled.transitions, scaled.rewards, g, np.full((2, 2), 0.5)),
+            dynamic_programming.evaluate_policy(scaled.transitions, scaled.rewards, g, np.full((2, 2), 0.5)),
             exact_uniform, rtol=1e-12)
         np.testing.assert_allclose(
             iterative_policy_evaluation(scaled.transitions, scaled.rewards, g, np.full((2, 2), 0.5)),

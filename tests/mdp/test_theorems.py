@@ -1,6 +1,6 @@
 """The theorems of the notes' MDP chapter, proved on generated MDPs: each test states one
 property of rlspec.reference and checks it against the exact oracles, with tolerances
-derived in rlspec.oracles.accuracy."""
+derived in rlspec.oracles.methods.accuracy."""
 
 from fractions import Fraction
 
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from rlspec.oracles import accuracy, enumeration, exact_rational, linear_program
+from rlspec.oracles.methods import accuracy, enumeration, exact_rational, linear_program
 from rlspec.oracles import occupancy as occupancy_oracle
-from rlspec.oracles import policy_evaluation, policy_gradient
+from rlspec.oracles import dynamic_programming as dynamic_programming_oracle, policy_gradient
 from rlspec.reference import bellman, dynamic_programming, importance_sampling
 from rlspec.reference import occupancy, policy_gradient as policy_gradient_reference, returns
 from rlspec.toy_mdps import strategies
@@ -232,7 +232,7 @@ def test_performance_difference_lemma_holds_exactly(mdp_and_policy, data):
             accuracy.discounted_condition_bound(mdp.gamma), mdp.n_states, scale)
     assert abs(lhs - rhs) <= tolerance
     # The trajectory form of seed 004, summed step by step: sum_t gamma^t E[A^pi(s_t, a_t)].
-    v_old = policy_evaluation.evaluate_policy(*_tables(mdp), old_policy)
+    v_old = dynamic_programming_oracle.evaluate_policy(*_tables(mdp), old_policy)
     advantages = mdp.rewards + mdp.gamma * mdp.transitions @ v_old - v_old[:, None]
     per_state = (new_policy * advantages).sum(axis=1)
     markov = np.einsum("sa,sat->st", new_policy, mdp.transitions)

@@ -21,9 +21,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import rlspec.toy_mdps
-from rlspec.oracles.exact_rational import evaluate_policy_exact
-from rlspec.oracles.linear_program import optimal_values_lp
-from rlspec.oracles.policy_evaluation import evaluate_policy
+from rlspec.oracles.methods.exact_rational import evaluate_policy_exact
+from rlspec.oracles.methods.linear_program import optimal_values_lp
+from rlspec.oracles.dynamic_programming import evaluate_policy
 from rlspec.toy_mdps import InvalidMDPError, TabularMDP, TabularMDPEnv, catalogue
 from rlspec.toy_mdps.gym_envs import MAX_EPISODE_STEPS, env_id, register_environments
 from rlspec.toy_mdps.random_mdps import random_mdp

@@ -18,9 +18,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import rlspec
-from rlspec.oracles import accuracy
+from rlspec.oracles.methods import accuracy
 from rlspec.oracles import gae as gae_oracle
-from rlspec.oracles import pg_actor_critic as oracle
+from rlspec.oracles import actor_critic as oracle
 from rlspec.reference import actor_critic as reference
 
 import bugs_policy_gradient as bugs

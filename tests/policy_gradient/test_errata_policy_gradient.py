@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from rlspec.oracles import gae as gae_oracle
-from rlspec.oracles import pg_estimators, pg_finite_horizon, trajectories
+from rlspec.oracles import pg_estimators
+from rlspec.oracles.methods import trajectories
 from rlspec.toy_mdps.catalogue import make
 
 TWO_STATE = make("two-state", gamma=0.5)
@@ -27,9 +28,9 @@ HORIZON = 2
 def _setting(gamma, policy=UNIFORM):
     tables = (TWO_STATE.transitions, TWO_STATE.rewards)
     found = trajectories.enumerate_trajectories(*tables, policy, TWO_STATE.initial_distribution, HORIZON)
-    gradient = pg_finite_horizon.finite_horizon_gradient_exact(
+    gradient = pg_estimators.finite_horizon_gradient_exact(
         *tables, gamma, policy, TWO_STATE.initial_distribution, HORIZON)
-    values, action_values = pg_finite_horizon.finite_horizon_values_exact(*tables, gamma, policy, HORIZON)
+    values, action_values = pg_estimators.finite_horizon_values_exact(*tables, gamma, policy, HORIZON)
     return found, gradient, values, action_values
 
 
@@ -74,7 +75,7 @@ def test_psi_forms_as_written_estimate_neither_gradient_when_gamma_is_below_one(
     assert (form_1 == gradient).all()
     literal = _fractions([[Fraction(-7, 16), Fraction(7, 16)], [Fraction(1, 4), Fraction(-1, 4)]])
     assert (form_2 == literal).all() and (form_5 == literal).all()  # the same, and wrong
-    undiscounted = pg_finite_horizon.finite_horizon_gradient_exact(
+    undiscounted = pg_estimators.finite_horizon_gradient_exact(
         TWO_STATE.transitions, TWO_STATE.rewards, 1.0, UNIFORM, TWO_STATE.initial_distribution, HORIZON)
     assert (undiscounted == _fractions([[Fraction(-1, 2), Fraction(1, 2)], [Fraction(1, 4), Fraction(-1, 4)]])).all()
     assert not (form_2 == undiscounted).all()

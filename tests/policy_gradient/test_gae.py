@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import rlspec
 from rlspec.checks import gae_conventions
-from rlspec.oracles import accuracy
+from rlspec.oracles.methods import accuracy
 from rlspec.oracles import gae as oracle
 from rlspec.reference import actor_critic
 from rlspec.reference import gae as reference

@@ -1,7 +1,7 @@
 """Policy-gradient estimators, proved by enumerating every trajectory of small MDPs.
 
 An expectation over trajectories is a finite sum with exact rational probabilities
-(``rlspec.oracles.trajectories``), so "this estimator is unbiased" becomes "this finite sum
+(``rlspec.oracles.methods.trajectories``), so "this estimator is unbiased" becomes "this finite sum
 equals dJ/dtheta", and dJ/dtheta itself comes from a different method: the closed form
 sum_t gamma^t Pr(s_t = s) pi(a|s) A_t(s, a) by exact dynamic programming, cross-checked by
 torch autograd of J(theta).  The policy is the tabular softmax at theta = log pi, with pi a
@@ -24,8 +24,10 @@ from hypothesis import strategies as st
 
 import rlspec
 from rlspec.spec import registry
-from rlspec.oracles import accuracy, pg_estimators as estimator_oracle
-from rlspec.oracles import pg_finite_horizon, trajectories
+from rlspec.oracles import pg_estimators as estimator_oracle
+from rlspec.oracles.methods import accuracy
+from rlspec.oracles import pg_estimators as pg_estimators_oracle
+from rlspec.oracles.methods import trajectories
 from rlspec.reference import pg_estimators as reference
 from rlspec.toy_mdps import strategies
 
@@ -78,7 +80,7 @@ def _enumerate(mdp, policy, horizon):
 
 
 def _exact_gradient(mdp, policy, horizon):
-    return pg_finite_horizon.finite_horizon_gradient_exact(
+    return pg_estimators_oracle.finite_horizon_gradient_exact(
         mdp.transitions, mdp.rewards, mdp.gamma, policy, mdp.initial_distribution, horizon)
 
 
@@ -134,7 +136,7 @@ def test_objective_by_enumeration_equals_backward_induction(problem):
     by_enumeration = trajectories.expectation_over_trajectories(
         _enumerate(mdp, policy, horizon),
         lambda tau: sum(g ** t * r for t, r in enumerate(tau.rewards)))
-    exact = pg_finite_horizon.finite_horizon_objective_exact(
+    exact = pg_estimators_oracle.finite_horizon_objective_exact(
         mdp.transitions, mdp.rewards, mdp.gamma, policy, mdp.initial_distribution, horizon)
     assert by_enumeration == exact
     got = reference.finite_horizon_objective(mdp.transitions, mdp.rewards, mdp.gamma, policy,
@@ -148,7 +150,7 @@ def test_objective_by_enumeration_equals_backward_induction(problem):
 def test_the_exact_finite_horizon_gradient_matches_autograd(problem):
     mdp, policy, horizon = problem
     exact = _floats(_exact_gradient(mdp, policy, horizon))
-    autograd = pg_finite_horizon.finite_horizon_gradient_autograd(
+    autograd = pg_estimators_oracle.finite_horizon_gradient_autograd(
         mdp.transitions, mdp.rewards, mdp.gamma, np.log(policy), mdp.initial_distribution, horizon)
     scale = float(np.abs(mdp.rewards).max(initial=1.0)) * horizon ** 2
     np.testing.assert_allclose(autograd, exact, rtol=0,
@@ -226,7 +228,7 @@ def test_all_six_psi_forms_have_the_same_expectation(problem):
     """Seed 000's six forms of psi_t (with gamma^t on forms 2-6) all give grad J exactly."""
     mdp, policy, horizon = problem
     theta = np.log(policy)
-    values, action_values = pg_finite_horizon.finite_horizon_values_exact(
+    values, action_values = pg_estimators_oracle.finite_horizon_values_exact(
         mdp.transitions, mdp.rewards, mdp.gamma, policy, horizon)
     values, action_values = _floats(values), _floats(action_values)
     baseline = np.linspace(-1.0, 1.0, mdp.n_states)

@@ -8,10 +8,10 @@ and normalised advantages of 0.414 where the judge demanded 0.707.
 
 import numpy as np
 import pytest
-
-from rlspec.oracles import exact_rational, policy_evaluation
+from rlspec.oracles import dynamic_programming as policy_evaluation
 from rlspec.oracles import ppo as ppo_oracle
-from rlspec.oracles import preference as preference_oracle
+from rlspec.oracles import reward_model as preference_oracle
+from rlspec.oracles.methods import exact_rational
 from rlspec.reference import dynamic_programming, kl_estimators, ppo, reward_model
 from rlspec.toy_mdps import language_model as toy
 from rlspec.validation import InvalidInputError

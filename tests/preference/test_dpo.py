@@ -1,8 +1,8 @@
 """DPO: the KL-regularised optimum, the loss and its gradient, the variants, the population
 minimiser.  All exact on the enumerable language model.
 
-Oracles: ``rlspec.oracles.preference`` (rationals + 50-digit mpmath, closed-form
-derivatives) and ``rlspec.oracles.language_model`` (sums over every response, the token-level
+Oracles: ``rlspec.oracles.dpo`` (rationals + 50-digit mpmath, closed-form
+derivatives) and ``rlspec.oracles.dpo`` (sums over every response, the token-level
 soft Bellman recursion), cross-checked here against sympy, torch autograd and scipy.
 
 Tolerances.  Losses and gradients: the reference computes h in float64 from inputs of size
@@ -26,8 +26,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import rlspec
-from rlspec.oracles import language_model as lm_oracle
-from rlspec.oracles import preference as oracle
+from rlspec.oracles import dpo as lm_oracle
+from rlspec.oracles import dpo as oracle
 from rlspec.reference import dpo
 from rlspec.toy_mdps import language_model as toy
 from rlspec.toy_mdps.language_model import LanguageModel

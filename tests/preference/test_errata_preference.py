@@ -2,8 +2,8 @@
 
 One test per erratum of the spec entries ``dpo.loss``, ``dpo.gradient``,
 ``dpo.implicit-reward``, ``kl.k1`` and ``rm.population-minimiser``.  Each builds a small case
-by hand, computes the exact answer with the oracles (``rlspec.oracles.preference``,
-``rlspec.oracles.language_model``), and asserts that the notes' claim, read literally, is
+by hand, computes the exact answer with the oracles (``rlspec.oracles.dpo``,
+``rlspec.oracles.dpo``), and asserts that the notes' claim, read literally, is
 false.  Inputs are quarters and halves, so every difference the oracles form is exact.
 """
 
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from rlspec.oracles import language_model as lm_oracle
-from rlspec.oracles import preference as oracle
+from rlspec.oracles import dpo as lm_oracle
+from rlspec.oracles import dpo, kl_estimators
 from rlspec.toy_mdps import language_model as toy
 from rlspec.toy_mdps.language_model import LanguageModel
 
@@ -37,7 +37,7 @@ def test_dpo_loss_is_not_a_kl_divergence():
     log_probs = reference.response_log_probs()[0]
     beta = 0.5
     for chosen, rejected in [(0, 1), (3, 2), (4, 0)]:
-        value, grad_chosen, grad_rejected, _ = oracle.preference_loss_and_gradient(
+        value, grad_chosen, grad_rejected, _ = dpo.preference_loss_and_gradient(
             [log_probs[chosen]], [log_probs[rejected]], [log_probs[chosen]],
             [log_probs[rejected]], beta)
         assert value == math.log(2.0)
@@ -62,14 +62,14 @@ def test_gradient_weight_falls_when_the_reference_rates_the_chosen_response_lowe
     from sigma(1) to sigma(1/2) to sigma(-1/2), the opposite of the notes' claim."""
     beta, weights = 0.5, []
     for reference_chosen in (-1.0, -2.0, -4.0):
-        _, grad_chosen, _, _ = oracle.preference_loss_and_gradient(
+        _, grad_chosen, _, _ = dpo.preference_loss_and_gradient(
             [-3.0], [-2.0], [reference_chosen], [-2.0], beta)
         weights.append(-grad_chosen[0] / beta)          # d L / d log pi(y_w) = -beta * weight
     assert weights == sorted(weights, reverse=True) and weights[0] > weights[-1]
     assert np.allclose(weights, [_sigmoid(1.0), _sigmoid(0.5), _sigmoid(-0.5)], rtol=1e-15)
     # At pi_theta = pi_ref every pair weighs 1/2, however unlikely the reference finds y_w.
     for reference_chosen in (-1.0, -5.0, -20.0):
-        _, grad_chosen, _, _ = oracle.preference_loss_and_gradient(
+        _, grad_chosen, _, _ = dpo.preference_loss_and_gradient(
             [reference_chosen], [-2.0], [reference_chosen], [-2.0], beta)
         assert -grad_chosen[0] / beta == 0.5
 
@@ -89,7 +89,7 @@ def test_notes_rejected_reward_is_ordered_against_the_true_reward():
     beta = 0.5
     optimum, log_partition = lm_oracle.optimal_policy_by_soft_bellman(reference, rewards, beta)
     log_ratio = np.log(optimum[0]) - reference.response_log_probs()[0]
-    paper = oracle.implicit_reward_exact(np.log(optimum[0]), reference.response_log_probs()[0], beta)
+    paper = dpo.implicit_reward_exact(np.log(optimum[0]), reference.response_log_probs()[0], beta)
     assert np.max(np.abs(paper - (rewards[0] - beta * log_partition[0]))) <= 1e-12
     notes_r_l = -log_ratio
     order = np.argsort(rewards[0])
@@ -106,13 +106,13 @@ def test_a_single_k1_value_does_not_measure_similarity():
 
     pi = (1/2, 1/2) against pi_ref = (0.99, 0.01): the sample x = 0 has k1 = log(0.5/0.99) < 0
     although KL ~ 1.27; for the identical pair pi = pi_ref, k1 is 0 on every sample, larger."""
-    far_values, _ = oracle.kl_estimates_and_slopes([math.log(0.5)], [math.log(0.99)], "k1")
-    far_kl = oracle.categorical_kl(np.log([0.5, 0.5]), np.log([0.99, 0.01]))
-    same_values, _ = oracle.kl_estimates_and_slopes([math.log(0.99)], [math.log(0.99)], "k1")
+    far_values, _ = kl_estimators.kl_estimates_and_slopes([math.log(0.5)], [math.log(0.99)], "k1")
+    far_kl = kl_estimators.categorical_kl(np.log([0.5, 0.5]), np.log([0.99, 0.01]))
+    same_values, _ = kl_estimators.kl_estimates_and_slopes([math.log(0.99)], [math.log(0.99)], "k1")
     assert far_values[0] < 0 < far_kl and far_kl > 1.2
     assert same_values[0] == 0.0 > far_values[0]
     # The never-negative k3 does not have this defect.
-    k3, _ = oracle.kl_estimates_and_slopes([math.log(0.5)], [math.log(0.99)], "k3")
+    k3, _ = kl_estimators.kl_estimates_and_slopes([math.log(0.5)], [math.log(0.99)], "k3")
     assert k3[0] > 0
 
 

@@ -1,7 +1,7 @@
 """KL estimators k1, k2, k3: values, bias, variance, and the gradient each gives as a loss.
 
 Everything is exact on small categoricals: expectations are sums over every outcome.
-Oracles: ``rlspec.oracles.preference`` (50-digit mpmath, closed forms), cross-checked here
+Oracles: ``rlspec.oracles.dpo`` (50-digit mpmath, closed forms), cross-checked here
 against sympy (symbolic expectations and derivatives) and torch autograd of the exact KLs.
 Tolerances: values are O(1) (log-probs >= -8, so |log r| <= 8 and k3 <= e^8 ~ 3000); the
 reference's float64 error is a few ulps of that, so ``1e-12 * max(1, |value|)``; exact sums
@@ -18,7 +18,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import rlspec
-from rlspec.oracles import preference as oracle
+from rlspec.oracles import kl_estimators as oracle
 from rlspec.reference import kl_estimators
 from rlspec.validation import InvalidInputError
 

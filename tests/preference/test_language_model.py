@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rlspec.spec import registry
-from rlspec.oracles import language_model as oracle
+from rlspec.oracles import dpo as oracle
 from rlspec.reference import dpo
 from rlspec.toy_mdps import language_model as toy
 from rlspec.toy_mdps.language_model import EOS, InvalidLanguageModelError, LanguageModel

@@ -1,6 +1,6 @@
 """The Bradley-Terry reward-model loss, and what its population minimiser recovers.
 
-Oracles: ``rlspec.oracles.preference`` (exact rationals, 50-digit mpmath, closed-form
+Oracles: ``rlspec.oracles.dpo`` (exact rationals, 50-digit mpmath, closed-form
 derivatives), cross-checked here against sympy's differentiation and against a direct
 numerical minimisation (scipy).  Tolerances: the reference computes in float64 from exact
 inputs; its loss and gradients are within a few ulps of the O(1)..O(1000) values, so
@@ -20,7 +20,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import rlspec
-from rlspec.oracles import preference as oracle
+from rlspec.oracles import reward_model as oracle
 from rlspec.reference import reward_model
 from rlspec.toy_mdps import language_model as toy
 from rlspec.validation import InvalidInputError

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from rlspec.oracles import grpo as grpo_oracle
-from rlspec.oracles import rlhf as rlhf_oracle
+from rlspec.oracles import rlhf_ppo as rlhf_oracle
 from rlspec.reference.kl_estimators import kl_estimator_k3
 
 

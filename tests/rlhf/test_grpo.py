@@ -15,7 +15,7 @@ import bugs_rlhf as bugs
 import rlspec
 import user_implementations_rlhf as user
 from rlspec.oracles import grpo as oracle
-from rlspec.oracles.rlhf import clipped_surrogate_by_identity
+from rlspec.oracles.rlhf_ppo import clipped_surrogate_by_identity
 from rlspec.reference.kl_estimators import kl_estimator_k3
 from rlspec.reference import grpo
 from rlspec.validation import InvalidInputError

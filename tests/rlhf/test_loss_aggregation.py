@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import bugs_rlhf as bugs
 import rlspec
 import user_implementations_rlhf as user
-from rlspec.oracles.rlhf import aggregate_exact
+from rlspec.oracles.loss_aggregation import aggregate_exact
 from rlspec.reference import loss_aggregation as aggregation
 from rlspec.validation import InvalidInputError
 from mutation import fails

@@ -5,7 +5,7 @@ red with a catalogued bug planted in the reference (``test_theorem_tests_can_fai
 
 Tolerances: a float64 reference that adds up n terms of size at most S is within
 n * eps * S of the exact sum (each addition rounds once, relative error eps); exp and log
-add a few ulps per term.  ``_tolerance`` takes SAFETY (16, ``rlspec.oracles.accuracy``)
+add a few ulps per term.  ``_tolerance`` takes SAFETY (16, ``rlspec.oracles.methods.accuracy``)
 times that bound.
 """
 
@@ -23,8 +23,8 @@ import user_implementations_rlhf as user
 from mutation import fails
 from rlspec.spec import registry
 from rlspec.checks.batteries import BATTERIES
-from rlspec.oracles import accuracy
-from rlspec.oracles import rlhf as oracle
+from rlspec.oracles.methods import accuracy
+from rlspec.oracles import rlhf_ppo as oracle
 from rlspec.reference import rlhf_ppo
 from rlspec.validation import InvalidInputError
 

@@ -17,7 +17,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rlspec.oracles import exact_rational, ppo as ppo_oracle, trpo as trpo_oracle
+from rlspec.oracles import ppo as ppo_oracle, trpo as trpo_oracle
+from rlspec.oracles.methods import exact_rational
+from rlspec.oracles.methods.conversions import to_fractions
 from rlspec.reference import ppo, trpo
 from rlspec.toy_mdps import strategies
 
@@ -47,9 +49,9 @@ def test_surrogate_needs_one_over_one_minus_gamma_when_rho_is_a_distribution():
 
 def _state_distributions(transitions, policy, start, steps):
     """P(s_t = s) for t = 0..steps, exactly."""
-    p, pi = exact_rational.to_fractions(transitions), exact_rational.to_fractions(policy)
+    p, pi = to_fractions(transitions), to_fractions(policy)
     n_states, n_actions = policy.shape
-    current = list(exact_rational.to_fractions(start))
+    current = list(to_fractions(start))
     out = [current]
     for _ in range(steps):
         current = [sum(current[s] * pi[s, a] * p[s, a, t] for s in range(n_states)

@@ -28,7 +28,7 @@ from mutation import fails
 import rlspec
 import user_implementations_trust_region as user
 from rlspec.spec import registry
-from rlspec.oracles import accuracy
+from rlspec.oracles.methods import accuracy
 from rlspec.oracles import ppo as oracle
 from rlspec.reference import ppo
 

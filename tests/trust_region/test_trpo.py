@@ -21,8 +21,10 @@ from mutation import fails
 import rlspec
 import user_implementations_trust_region as user
 from rlspec.spec import registry
-from rlspec.oracles import accuracy, exact_rational, policy_gradient
+from rlspec.oracles import policy_gradient
+from rlspec.oracles.methods import accuracy, exact_rational
 from rlspec.oracles import trpo as oracle
+from rlspec.oracles.methods.conversions import to_fractions
 from rlspec.reference import trpo
 from rlspec.toy_mdps import strategies
 
@@ -171,7 +173,7 @@ def test_monotonic_improvement_bound_holds_on_the_toy_mdps(name, gamma):
     """Theorem 1 on the named MDPs, old policy uniform, new policy leaning 3/4 on one action
     per state, everything by linear solves: J(pi') >= bound and |J(pi') - L| <= C alpha^2."""
     from rlspec.checks.batteries.trust_region import _trpo_policy_case
-    from rlspec.oracles.policy_evaluation import action_values, expected_return
+    from rlspec.oracles.dynamic_programming import action_values, expected_return
     from rlspec.toy_mdps.catalogue import make
 
     arguments = _trpo_policy_case(make(name, gamma=gamma)).arguments
@@ -307,8 +309,8 @@ def test_cg_in_exact_arithmetic_terminates_within_the_number_of_distinct_eigenva
     """Nocedal & Wright (2006), Thm 5.4: exact CG finds x* in at most as many steps as A has
     distinct eigenvalues, hence at most n.  The reference runs in Fractions here."""
     matrix, vector, distinct = problem
-    exact_matrix = exact_rational.to_fractions(matrix)
-    exact_vector = exact_rational.to_fractions(vector)
+    exact_matrix = to_fractions(matrix)
+    exact_vector = to_fractions(vector)
     solution = exact_rational.solve_exact([list(row) for row in exact_matrix], list(exact_vector))
     got = trpo.conjugate_gradient(exact_matrix, exact_vector, distinct, residual_tolerance=0)
     assert list(got) == solution
@@ -319,8 +321,8 @@ def test_cg_in_exact_arithmetic_terminates_within_the_number_of_distinct_eigenva
 @given(spd_with_known_spectrum())
 def test_krylov_oracle_agrees_with_direct_solves(problem):
     matrix, vector, distinct = problem
-    solution = exact_rational.solve_exact([list(row) for row in exact_rational.to_fractions(matrix)],
-                                          list(exact_rational.to_fractions(vector)))
+    solution = exact_rational.solve_exact([list(row) for row in to_fractions(matrix)],
+                                          list(to_fractions(vector)))
     for iterations in (distinct, len(vector)):
         assert oracle.krylov_iterate_exact(matrix, vector, iterations) == solution
     # kappa <= 5 here: the LU solve is within SAFETY n eps kappa |x| of exact.

@@ -23,7 +23,8 @@ import math
 import numpy as np
 import pytest
 
-from rlspec.oracles import exact_rational, policy_evaluation
+from rlspec.oracles import dynamic_programming
+from rlspec.oracles.methods import exact_rational
 from rlspec.reference import monte_carlo, temporal_difference
 from rlspec.reference.policies import epsilon_greedy
 from rlspec.toy_mdps.catalogue import make
@@ -104,7 +105,7 @@ def test_first_visit_monte_carlo_on_random_walk_19_is_within_the_hoeffding_bound
     mdp = make("random-walk-19")
     values, counts = first_visit_estimates(mdp, np.ones((21, 1)), seed=19, episodes=1000,
                                            update=update)
-    v_pi = policy_evaluation.evaluate_policy(mdp.transitions, mdp.rewards, 1.0, np.ones((21, 1)))
+    v_pi = dynamic_programming.evaluate_policy(mdp.transitions, mdp.rewards, 1.0, np.ones((21, 1)))
     np.testing.assert_allclose(v_pi[1:20], (np.arange(1, 20) - 10) / 10, atol=1e-12)
     for s in range(1, 20):
         radius = hoeffding_radius(counts[s], 2.0, FALSE_ALARM / 19)
@@ -115,7 +116,7 @@ def return_variance(mdp, policy):
     """Var[G | S_0 = s] from the second moment M = E[G^2], which satisfies
     M(s) = sum_a pi(a|s) [r^2 + 2 gamma r (P V)(s, a) + gamma^2 (P M)(s, a)] with M = 0 on
     terminal states: one more linear solve (Sobel 1982), with deterministic rewards r(s, a)."""
-    v = policy_evaluation.evaluate_policy(mdp.transitions, mdp.rewards, mdp.gamma, policy)
+    v = dynamic_programming.evaluate_policy(mdp.transitions, mdp.rewards, mdp.gamma, policy)
     r, gamma = mdp.rewards, mdp.gamma
     live = ~mdp.terminal_states
     markov = np.einsum("sa,sat->st", policy, mdp.transitions)[np.ix_(live, live)]
@@ -253,7 +254,7 @@ def test_batch_td0_reaches_certainty_equivalence_and_batch_mc_the_sample_mean():
             rewards[s, 0] = reward_sum[s] / visits[s]
         else:
             transitions[s, 0, s] = 1.0  # unvisited (and terminal) states: absorbing, 0
-    certainty_equivalence = policy_evaluation.evaluate_policy(transitions, rewards, 1.0,
+    certainty_equivalence = dynamic_programming.evaluate_policy(transitions, rewards, 1.0,
                                                               np.ones((7, 1)))
     live = seen & ~mdp.terminal_states
     markov = transitions[np.ix_(live, [0], live)][:, 0, :]
@@ -343,8 +344,8 @@ def test_cliff_walking_sarsa_learns_the_safe_path_and_q_learning_the_optimal_one
     assert all(s // 12 <= 1 for s in path if s % 12 not in (0, 11)), path
     # Online, with epsilon = 0.1 still exploring, SARSA's policy does better than
     # Q-learning's (the book's figure): exact values of the two epsilon-greedy policies.
-    online_sarsa = policy_evaluation.evaluate_policy(*tables, epsilon_greedy(q_sarsa, 0.1))[36]
-    online_q = policy_evaluation.evaluate_policy(*tables, epsilon_greedy(q_learning, 0.1))[36]
+    online_sarsa = dynamic_programming.evaluate_policy(*tables, epsilon_greedy(q_sarsa, 0.1))[36]
+    online_q = dynamic_programming.evaluate_policy(*tables, epsilon_greedy(q_learning, 0.1))[36]
     assert online_sarsa > online_q + 10
 
 

@@ -15,8 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import value_learning as cases
-from rlspec.oracles import accuracy, exact_rational, expected_updates, td_targets
-from rlspec.oracles.policy_evaluation import absorbing_zero_reward_states
+from rlspec.oracles import bellman, eligibility_traces as eligibility_traces_oracle
+from rlspec.oracles.methods import accuracy, exact_rational
+from rlspec.oracles.dynamic_programming import absorbing_zero_reward_states
+from rlspec.oracles.methods.conversions import to_fractions
 from rlspec.reference import eligibility_traces, monte_carlo, n_step, temporal_difference
 from rlspec.toy_mdps import strategies
 from rlspec.toy_mdps.mdp import TabularMDP
@@ -55,8 +57,8 @@ def draw_episode(data):
 @given(st.data())
 def test_offline_backward_view_equals_the_forward_view_exactly(data):
     a = draw_episode(data)
-    backward = td_targets.td_lambda_episode_exact(**a, trace="accumulating", online=False)
-    forward = td_targets.offline_lambda_return_exact(**a)
+    backward = eligibility_traces_oracle.td_lambda_episode_exact(**a, trace="accumulating", online=False)
+    forward = eligibility_traces_oracle.offline_lambda_return_exact(**a)
     assert (backward == forward).all()  # Fractions: no tolerance
     # And the reference's two offline algorithms agree in floats.
     np.testing.assert_allclose(eligibility_traces.offline_td_lambda_episode(**a),
@@ -73,8 +75,8 @@ def test_online_td_lambda_is_not_the_forward_view():
     online: V(0) = 1 after step 0, then delta_1 = 0 - 1 = -1 with e(0) = 2 -> V(0) = -1."""
     a = {"values": np.zeros(2), "states": np.array([0, 0, 1]), "rewards": np.array([1.0, 0.0]),
          "terminated": True, "alpha": 1.0, "gamma": 1.0, "lam": 1.0}
-    assert list(td_targets.offline_lambda_return_exact(**a)) == [1, 0]
-    assert list(td_targets.td_lambda_episode_exact(**a, online=True)) == [-1, 0]
+    assert list(eligibility_traces_oracle.offline_lambda_return_exact(**a)) == [1, 0]
+    assert list(eligibility_traces_oracle.td_lambda_episode_exact(**a, online=True)) == [-1, 0]
     assert eligibility_traces.td_lambda_episode(**a)[0] == -1.0
 
 
@@ -85,8 +87,8 @@ def test_replacing_traces_do_not_reproduce_the_forward_view():
     The forward view gives V(0) = G_0 + G_1 = 2; the replacing trace gives 1 (first-visit MC)."""
     a = {"values": np.zeros(2), "states": np.array([0, 0, 1]), "rewards": np.array([0.0, 1.0]),
          "terminated": True, "alpha": 1.0, "gamma": 1.0, "lam": 1.0}
-    assert list(td_targets.offline_lambda_return_exact(**a)) == [2, 0]
-    assert list(td_targets.td_lambda_episode_exact(**a, trace="replacing", online=False)) == [1, 0]
+    assert list(eligibility_traces_oracle.offline_lambda_return_exact(**a)) == [2, 0]
+    assert list(eligibility_traces_oracle.td_lambda_episode_exact(**a, trace="replacing", online=False)) == [1, 0]
     assert eligibility_traces.offline_td_lambda_episode(**a, trace="replacing")[0] == 1.0
 
 
@@ -119,11 +121,11 @@ def test_lambda_one_offline_is_every_visit_constant_step_monte_carlo(data):
     a["states"] = a["states"].copy()
     a["states"][-1] = a["values"].size - 1  # the terminal state of the generated cases
     returns = exact_rational.discounted_returns_exact(a["rewards"], a["gamma"])
-    v = exact_rational.to_fractions(a["values"])
+    v = to_fractions(a["values"])
     expected = v.copy()
     for t, s in enumerate(a["states"][:-1]):
         expected[s] += Fraction(a["alpha"]) * (returns[t] - v[s])
-    assert (td_targets.td_lambda_episode_exact(**a, online=False) == expected).all()
+    assert (eligibility_traces_oracle.td_lambda_episode_exact(**a, online=False) == expected).all()
     np.testing.assert_allclose(monte_carlo.constant_step_mc_update(
         a["values"], a["states"], a["rewards"], a["alpha"], a["gamma"]),
         _floats(expected), rtol=0, atol=episode_tolerance(a))
@@ -144,9 +146,9 @@ def test_replacing_traces_offline_at_lambda_one_are_first_visit_monte_carlo(data
     a |= {"lam": 1.0, "gamma": 1.0, "terminated": True}
     a["states"] = a["states"].copy()
     a["states"][-1] = a["values"].size - 1
-    exact = td_targets.td_lambda_episode_exact(**a, trace="replacing", online=False)
+    exact = eligibility_traces_oracle.td_lambda_episode_exact(**a, trace="replacing", online=False)
     returns = exact_rational.discounted_returns_exact(a["rewards"], 1.0)
-    v = exact_rational.to_fractions(a["values"])
+    v = to_fractions(a["values"])
     expected, seen = v.copy(), set()
     for t, s in enumerate(a["states"][:-1]):
         if s not in seen:
@@ -167,12 +169,12 @@ def test_expected_truncated_lambda_return_is_the_weighted_n_step_backup(mdp_and_
                                                                          lam, horizon):
     mdp, policy = mdp_and_policy
     values = np.resize(np.array(numbers, dtype=float), mdp.n_states)
-    backup = expected_updates.lambda_backup_v(mdp.transitions, mdp.rewards, mdp.gamma, policy,
+    backup = bellman.lambda_backup_v(mdp.transitions, mdp.rewards, mdp.gamma, policy,
                                               values, lam, horizon)
     live = np.flatnonzero(~absorbing_zero_reward_states(mdp.transitions, mdp.rewards))
     for s in live:
         mean = Fraction(0)
-        for p, states, _, rewards, terminated in expected_updates.segments(
+        for p, states, _, rewards, terminated in bellman.segments(
                 mdp.transitions, mdp.rewards, policy, s, None, horizon):
             g = eligibility_traces.lambda_returns(np.array(rewards, dtype=float), values[states],
                                                   terminated, mdp.gamma, lam)[0]
@@ -210,14 +212,14 @@ def test_td_lambda_operator_solve_matches_the_weighted_backups_and_its_limits(md
     mdp, policy = mdp_and_policy
     tables = (mdp.transitions, mdp.rewards, mdp.gamma, policy)
     values = np.resize(np.array(numbers, dtype=float), mdp.n_states)
-    solve = expected_updates.td_lambda_operator_v(*tables, values, lam)
-    weighted = expected_updates.lambda_backup_v(*tables, values, lam, mdp.n_states)
+    solve = bellman.td_lambda_operator_v(*tables, values, lam)
+    weighted = bellman.lambda_backup_v(*tables, values, lam, mdp.n_states)
     live = ~mdp.terminal_states
     assert all(solve[s] == weighted[s] for s in np.flatnonzero(live))
-    assert list(expected_updates.td_lambda_operator_v(*tables, values, 0)[live]) == \
-        list(expected_updates.expected_backup_v(*tables, values, 1)[live])
+    assert list(bellman.td_lambda_operator_v(*tables, values, 0)[live]) == \
+        list(bellman.expected_backup_v(*tables, values, 1)[live])
     v_pi = exact_rational.evaluate_policy_exact(*tables)
-    assert list(expected_updates.td_lambda_operator_v(*tables, values, 1)[live]) == \
+    assert list(bellman.td_lambda_operator_v(*tables, values, 1)[live]) == \
         [v for v, keep in zip(v_pi, live) if keep]
 
 

@@ -1,7 +1,7 @@
 """Counterexamples to the notes' model-free chapter: one test per erratum entry.
 
 Each builds the smallest example by hand and computes the exact answer (rationals, sympy, or
-enumeration of every sample path with ``rlspec.oracles.expected_updates.segments``); the
+enumeration of every sample path with ``rlspec.oracles.bellman.segments``); the
 reference is called only where the erratum is about what a correct implementation does
 instead.  If the notes were right as written, each test would fail.
 
@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 import sympy
 
-from rlspec.oracles import exact_rational, expected_updates, td_targets
+from rlspec.oracles import bellman, eligibility_traces as eligibility_traces_oracle
+from rlspec.oracles.methods import exact_rational
 from rlspec.reference import eligibility_traces, monte_carlo, n_step, temporal_difference
 
 
@@ -104,7 +105,7 @@ def test_forward_view_as_written_is_zero_at_lambda_one():
     assert closed == 4  # (1/2) 5 + (1/2) 3: fine below 1
     assert sympy.limit(head + lam * 3, lam, 1, dir="-") == 3
     # The corrected (episodic) form gives the Monte-Carlo return at lambda = 1 exactly.
-    assert list(td_targets.lambda_returns_exact([1.0, 2.0], [0.0, 4.0, 0.0], True, 1.0, 1.0)) == [3, 2]
+    assert list(eligibility_traces_oracle.lambda_returns_exact([1.0, 2.0], [0.0, 4.0, 0.0], True, 1.0, 1.0)) == [3, 2]
     assert eligibility_traces.lambda_returns([1.0, 2.0], [0.0, 4.0, 0.0], True, 1.0, 1.0)[0] == 3.0
 
 
@@ -135,7 +136,7 @@ def test_n_step_update_with_a_max_does_not_learn_q_star_off_policy():
 
     notes_target = Fraction(0)
     corrected = Fraction(0)
-    for p, states, actions, path_rewards, terminated in expected_updates.segments(
+    for p, states, actions, path_rewards, terminated in bellman.segments(
             transitions, rewards, behaviour, 0, 0, 2):
         g = sum(Fraction(gamma) ** i * r for i, r in enumerate(path_rewards))
         if not terminated:
@@ -168,8 +169,8 @@ def test_trace_since_the_last_visit_is_not_the_accumulating_trace_the_formula_de
     formula = decay * 1 + 1            # e_1(0) by the notes' recursion
     since_last_visit = decay ** (1 - 1)
     assert formula == Fraction(3, 2) != since_last_visit == 1
-    forward = td_targets.offline_lambda_return_exact(**a)
+    forward = eligibility_traces_oracle.offline_lambda_return_exact(**a)
     assert forward[0] == Fraction(3, 2)
-    assert td_targets.td_lambda_episode_exact(**a, trace="accumulating", online=False)[0] == forward[0]
-    assert td_targets.td_lambda_episode_exact(**a, trace="replacing", online=False)[0] == 1
+    assert eligibility_traces_oracle.td_lambda_episode_exact(**a, trace="accumulating", online=False)[0] == forward[0]
+    assert eligibility_traces_oracle.td_lambda_episode_exact(**a, trace="replacing", online=False)[0] == 1
     assert eligibility_traces.offline_td_lambda_episode(**a)[0] == 1.5

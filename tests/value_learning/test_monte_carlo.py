@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import value_learning as cases
-from rlspec.oracles import accuracy, exact_rational, td_targets
+from rlspec.oracles import monte_carlo as monte_carlo_oracle
+from rlspec.oracles.methods import accuracy, exact_rational
 from rlspec.reference import monte_carlo
 
 import bugs_value_learning as bugs
@@ -71,8 +72,8 @@ def test_first_and_every_visit_agree_unless_a_state_recurs(case):
     if len(set(states.tolist())) == states.size:
         np.testing.assert_array_equal(first, every)
     # The oracle sees it the same way, exactly.
-    exact_first = td_targets.monte_carlo_exact(**a, first_visit=True)
-    exact_every = td_targets.monte_carlo_exact(**a, first_visit=False)
+    exact_first = monte_carlo_oracle.monte_carlo_exact(**a, first_visit=True)
+    exact_every = monte_carlo_oracle.monte_carlo_exact(**a, first_visit=False)
     recurring = {s for s in states.tolist() if (states == s).sum() > 1}
     for s in range(a["values"].size):
         if s not in recurring:
@@ -114,7 +115,7 @@ def test_monte_carlo_oracle_applied_episode_by_episode_is_the_batch_mean(episode
     everything = {s: [] for s in range(n_states)}
     for case in episodes:
         states, rewards = case.arguments["states"] % n_states, case.arguments["rewards"]
-        values = list(td_targets.monte_carlo_exact(np.array(values, dtype=object), counts,
+        values = list(monte_carlo_oracle.monte_carlo_exact(np.array(values, dtype=object), counts,
                                                    states, rewards, gamma, first_visit=False))
         for t, s in enumerate(states[:-1]):
             everything[s].append(exact_rational.discounted_returns_exact(rewards, gamma)[t])

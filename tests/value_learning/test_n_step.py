@@ -3,7 +3,7 @@ sampling makes the off-policy update's expectation the target policy's backup; t
 backup's expectation is its oracle recursion, with Q^pi as a fixed point for every
 behaviour policy; and the special cases n = 1 (TD(0)) and n >= T (Monte Carlo).
 
-Expectations are exact sums over every sample path (``expected_updates.segments``) of the
+Expectations are exact sums over every sample path (``bellman.segments``) of the
 reference's own update.  To read off one update from the ``*_episode`` functions, which
 update every step of a segment, the start state is duplicated: the paths start from a copy
 of it that no transition enters, so the first update, and only it, writes the copy's entry.
@@ -17,8 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import value_learning as cases
-from rlspec.oracles import accuracy, exact_rational, expected_updates, td_targets
-from rlspec.oracles.policy_evaluation import absorbing_zero_reward_states
+from rlspec.oracles import bellman, n_step as n_step_oracle
+from rlspec.oracles.methods import accuracy, exact_rational
+from rlspec.oracles.dynamic_programming import absorbing_zero_reward_states
 from rlspec.reference import n_step, temporal_difference
 from rlspec.toy_mdps import strategies
 
@@ -77,7 +78,7 @@ def test_n_step_return_is_the_td_target_at_n_one_and_the_monte_carlo_return_for_
     tolerance = accuracy.SAFETY * rewards.size * EPS * (1 + np.abs(rewards).sum())
     np.testing.assert_allclose(full, monte_carlo, rtol=0, atol=tolerance)
     # The oracle agrees with the foundation's exact returns too, exactly.
-    assert list(td_targets.n_step_returns_exact(rewards, values, True, gamma, rewards.size)) == \
+    assert list(n_step_oracle.n_step_returns_exact(rewards, values, True, gamma, rewards.size)) == \
         exact_rational.discounted_returns_exact(rewards, gamma)
 
 
@@ -86,11 +87,11 @@ def test_n_step_return_is_the_td_target_at_n_one_and_the_monte_carlo_return_for_
 def test_expected_n_step_return_is_the_n_fold_bellman_backup(mdp_and_policy, numbers, n):
     mdp, policy = mdp_and_policy
     values = np.resize(np.array(numbers, dtype=float), mdp.n_states)
-    backup = expected_updates.expected_backup_v(mdp.transitions, mdp.rewards, mdp.gamma, policy,
+    backup = bellman.expected_backup_v(mdp.transitions, mdp.rewards, mdp.gamma, policy,
                                                 values, n)
     for s in live_states(mdp):
         mean = Fraction(0)
-        for p, states, _, rewards, terminated in expected_updates.segments(
+        for p, states, _, rewards, terminated in bellman.segments(
                 mdp.transitions, mdp.rewards, policy, s, None, n):
             g = n_step.n_step_returns(np.array(rewards, dtype=float), values[states], terminated,
                                       mdp.gamma, n)[0]
@@ -107,13 +108,13 @@ def test_importance_sampled_n_step_td_update_has_the_target_policys_expectation(
     mdp, target = mdp_and_policy
     behaviour = covering(data.draw(strategies.policies(mdp.n_states, mdp.n_actions)))
     values = np.resize(np.array(numbers, dtype=float), mdp.n_states)
-    backup = expected_updates.expected_backup_v(mdp.transitions, mdp.rewards, mdp.gamma, target,
+    backup = bellman.expected_backup_v(mdp.transitions, mdp.rewards, mdp.gamma, target,
                                                 values, n)
     copy = mdp.n_states
     for s in live_states(mdp):
         transitions, rewards, v, pi, b = with_start_copy(mdp, s, values, target, behaviour)
         mean = Fraction(0)
-        for p, states, actions, path_rewards, terminated in expected_updates.segments(
+        for p, states, actions, path_rewards, terminated in bellman.segments(
                 transitions, rewards, b, copy, None, n):
             updated = n_step.off_policy_n_step_td_episode(
                 v, states, actions[:-1], np.array(path_rewards, dtype=float), terminated, 1.0,
@@ -130,14 +131,14 @@ def test_importance_sampled_n_step_sarsa_update_has_the_target_policys_expectati
     mdp, target = mdp_and_policy
     behaviour = covering(data.draw(strategies.policies(mdp.n_states, mdp.n_actions)))
     q = np.resize(np.array(numbers, dtype=float), (mdp.n_states, mdp.n_actions))
-    backup = expected_updates.expected_backup_q(mdp.transitions, mdp.rewards, mdp.gamma, target,
+    backup = bellman.expected_backup_q(mdp.transitions, mdp.rewards, mdp.gamma, target,
                                                 q, n)
     copy = mdp.n_states
     for s in live_states(mdp):
         transitions, rewards, table, pi, b = with_start_copy(mdp, s, q, target, behaviour)
         for a in range(mdp.n_actions):
             mean = Fraction(0)
-            for p, states, actions, path_rewards, terminated in expected_updates.segments(
+            for p, states, actions, path_rewards, terminated in bellman.segments(
                     transitions, rewards, b, copy, a, n):
                 updated = n_step.off_policy_n_step_sarsa_episode(
                     table, states, actions, np.array(path_rewards, dtype=float), terminated, 1.0,
@@ -168,14 +169,14 @@ def test_tree_backup_update_has_the_expectation_of_its_oracle_recursion(mdp_and_
     mdp, target = mdp_and_policy
     behaviour = data.draw(strategies.policies(mdp.n_states, mdp.n_actions))
     q = np.resize(np.array(numbers, dtype=float), (mdp.n_states, mdp.n_actions))
-    expected = expected_updates.expected_tree_backup_target(
+    expected = bellman.expected_tree_backup_target(
         mdp.transitions, mdp.rewards, mdp.gamma, target, behaviour, q, n)
     copy = mdp.n_states
     for s in live_states(mdp):
         transitions, rewards, table, pi, b = with_start_copy(mdp, s, q, target, behaviour)
         for a in range(mdp.n_actions):
             mean = Fraction(0)
-            for p, states, actions, path_rewards, terminated in expected_updates.segments(
+            for p, states, actions, path_rewards, terminated in bellman.segments(
                     transitions, rewards, b, copy, a, n):
                 updated = n_step.tree_backup_episode(
                     table, states, actions[:-1], np.array(path_rewards, dtype=float), terminated,
@@ -192,15 +193,15 @@ def test_q_pi_is_a_fixed_point_of_the_expected_tree_backup_for_every_behaviour(m
     behaviour = data.draw(strategies.policies(mdp.n_states, mdp.n_actions))
     v = exact_rational.evaluate_policy_exact(mdp.transitions, mdp.rewards, mdp.gamma, target)
     q_pi = exact_rational.action_values_exact(mdp.transitions, mdp.rewards, mdp.gamma, v)
-    expected = expected_updates.expected_tree_backup_target(
+    expected = bellman.expected_tree_backup_target(
         mdp.transitions, mdp.rewards, mdp.gamma, target, behaviour, q_pi, n)
     live = live_states(mdp)
     assert all(expected[s, a] == q_pi[s, a] for s in live for a in range(mdp.n_actions))
     # Oracle cross-check: with n = 1 the tree backup is Expected SARSA, whose expectation
     # is the Bellman backup of the other oracle.
-    one = expected_updates.expected_tree_backup_target(
+    one = bellman.expected_tree_backup_target(
         mdp.transitions, mdp.rewards, mdp.gamma, target, behaviour, q_pi, 1)
-    assert (one == expected_updates.expected_backup_q(
+    assert (one == bellman.expected_backup_q(
         mdp.transitions, mdp.rewards, mdp.gamma, target, q_pi, 1)).all()
 
 
@@ -221,10 +222,10 @@ def test_tree_backup_with_the_taken_actions_as_a_greedy_target_is_n_step_sarsa(d
         return  # a state visited with two different actions: no such deterministic pi
     for s in range(q.shape[0]):
         policy[s, chosen.get(s, 0)] = 1.0
-    tree = td_targets.tree_backup_episode_exact(q, a["states"], a["actions"][:-1], a["rewards"],
+    tree = n_step_oracle.tree_backup_episode_exact(q, a["states"], a["actions"][:-1], a["rewards"],
                                                 a["terminated"], a["alpha"], a["gamma"], a["n"],
                                                 policy)
-    sarsa = td_targets.n_step_episode_exact(q, a["states"], a["actions"], a["rewards"],
+    sarsa = n_step_oracle.n_step_episode_exact(q, a["states"], a["actions"], a["rewards"],
                                             a["terminated"], a["alpha"], a["gamma"], a["n"])
     assert (tree == sarsa).all()
     reference = n_step.tree_backup_episode(q, a["states"], a["actions"][:-1], a["rewards"],

@@ -5,7 +5,7 @@ points are V^pi (TD(0)), Q^pi of the policy followed (SARSA, Expected SARSA) and
 The expectations are exact: every outcome (action, next state, next action) of a generated
 MDP is enumerated with its probability, the reference update is applied to each, and the
 probability-weighted mean of the updated entries is compared with
-``rlspec.oracles.expected_updates`` and the foundation's exact oracles.  The only rounding is
+``rlspec.oracles.bellman`` and the foundation's exact oracles.  The only rounding is
 the reference's own float arithmetic on one update, bounded below.
 
 Also here: the chapter's spec IDs, the docstring examples of the chapter's modules, clear
@@ -23,8 +23,12 @@ from hypothesis import strategies as st
 
 import rlspec
 from rlspec.spec import registry
-from rlspec.oracles import accuracy, exact_rational, expected_updates, linear_program, td_targets
-from rlspec.oracles.policy_evaluation import absorbing_zero_reward_states
+from rlspec.oracles import bellman, eligibility_traces as eligibility_traces_oracle
+from rlspec.oracles import monte_carlo as monte_carlo_oracle, n_step as n_step_oracle
+from rlspec.oracles import temporal_difference as temporal_difference_oracle
+from rlspec.oracles.methods import accuracy, exact_rational, linear_program
+from rlspec.oracles.dynamic_programming import absorbing_zero_reward_states
+from rlspec.oracles.methods.conversions import to_fractions
 from rlspec.reference import eligibility_traces, monte_carlo, n_step, temporal_difference
 from rlspec.reference.policies import epsilon_greedy
 from rlspec.toy_mdps import strategies
@@ -52,7 +56,8 @@ def test_the_value_learning_chapter_is_covered():
 
 
 @pytest.mark.parametrize("module", [monte_carlo, temporal_difference, n_step, eligibility_traces,
-                                    td_targets, expected_updates], ids=lambda m: m.__name__)
+                                    monte_carlo_oracle, temporal_difference_oracle, n_step_oracle,
+                                    eligibility_traces_oracle, bellman], ids=lambda m: m.__name__)
 def test_docstring_examples_hold(module):
     failures, _ = doctest.testmod(module, verbose=False)
     assert failures == 0
@@ -125,7 +130,7 @@ def live_states(mdp):
 def test_expected_td0_update_is_the_bellman_expectation_backup(mdp_and_policy, numbers, alpha):
     mdp, policy = mdp_and_policy
     values = table_from(numbers, mdp.n_states)  # terminal entries too: they must be ignored
-    backup = expected_updates.expected_backup_v(mdp.transitions, mdp.rewards, mdp.gamma, policy,
+    backup = bellman.expected_backup_v(mdp.transitions, mdp.rewards, mdp.gamma, policy,
                                                 values)
     tolerance = update_tolerance(values, mdp.rewards)
     for s in live_states(mdp):
@@ -151,7 +156,7 @@ def test_v_pi_is_the_fixed_point_of_the_expected_td0_update(mdp_and_policy):
 def test_expected_sarsa_update_is_the_bellman_backup_for_q(mdp_and_policy, numbers, method):
     mdp, policy = mdp_and_policy
     q = table_from(numbers, (mdp.n_states, mdp.n_actions))
-    backup = expected_updates.expected_backup_q(mdp.transitions, mdp.rewards, mdp.gamma, policy, q)
+    backup = bellman.expected_backup_q(mdp.transitions, mdp.rewards, mdp.gamma, policy, q)
     tolerance = update_tolerance(q, mdp.rewards)
     for s in live_states(mdp):
         for a in range(mdp.n_actions):
@@ -184,7 +189,7 @@ def test_q_of_a_fixed_epsilon_greedy_policy_is_the_fixed_point_of_sarsa(mdp_and_
 def test_expected_q_learning_update_is_the_optimality_backup(mdp_and_policy, numbers):
     mdp, _ = mdp_and_policy
     q = table_from(numbers, (mdp.n_states, mdp.n_actions))
-    backup = expected_updates.optimality_backup_q(mdp.transitions, mdp.rewards, mdp.gamma, q)
+    backup = bellman.optimality_backup_q(mdp.transitions, mdp.rewards, mdp.gamma, q)
     tolerance = update_tolerance(q, mdp.rewards)
     for s in live_states(mdp):
         for a in range(mdp.n_actions):  # whichever policy chose a: it does not enter
@@ -201,7 +206,7 @@ def test_q_star_is_the_fixed_point_of_q_learning_and_matches_the_lp(mdp):
     q_star_exact = exact_rational.action_values_exact(mdp.transitions, mdp.rewards, mdp.gamma, v_star)
     # Oracle cross-check: Q* is exactly a fixed point of the optimality backup, and the LP
     # (a different method) gives the same V*.
-    backed_up = expected_updates.optimality_backup_q(mdp.transitions, mdp.rewards, mdp.gamma,
+    backed_up = bellman.optimality_backup_q(mdp.transitions, mdp.rewards, mdp.gamma,
                                                      q_star_exact)
     live = live_states(mdp)
     assert all(backed_up[s, a] == q_star_exact[s, a] for s in live for a in range(mdp.n_actions))
@@ -229,15 +234,15 @@ def test_expected_backup_oracle_agrees_with_the_foundations_exact_lookahead(mdp_
     zeroed = [Fraction(0) if done[s] else Fraction(values[s])
               for s in range(mdp.n_states)]
     q = exact_rational.action_values_exact(mdp.transitions, mdp.rewards, mdp.gamma, zeroed)
-    pi = exact_rational.to_fractions(policy)
+    pi = to_fractions(policy)
     lookahead = (pi * q).sum(axis=1)
-    backup = expected_updates.expected_backup_v(mdp.transitions, mdp.rewards, mdp.gamma, policy, values)
+    backup = bellman.expected_backup_v(mdp.transitions, mdp.rewards, mdp.gamma, policy, values)
     assert list(backup) == list(lookahead)
     q_table = np.resize(values, (mdp.n_states, mdp.n_actions))
-    backup_q = expected_updates.expected_backup_q(mdp.transitions, mdp.rewards, mdp.gamma, policy,
+    backup_q = bellman.expected_backup_q(mdp.transitions, mdp.rewards, mdp.gamma, policy,
                                                   q_table)
     # B^pi Q is the lookahead of V_Q(s) = sum_a pi(a|s) Q(s, a) (0 on terminal states).
-    v_q = [Fraction(0) if done[s] else sum(pi[s] * exact_rational.to_fractions(q_table[s]))
+    v_q = [Fraction(0) if done[s] else sum(pi[s] * to_fractions(q_table[s]))
            for s in range(mdp.n_states)]
     assert (backup_q == exact_rational.action_values_exact(mdp.transitions, mdp.rewards,
                                                            mdp.gamma, v_q)).all()
@@ -253,25 +258,25 @@ def test_sample_update_oracles_average_exactly_to_the_backup_oracles(mdp_and_pol
     v = table_from(numbers, mdp.n_states)
     q = table_from(numbers, (mdp.n_states, mdp.n_actions))
     tables = (mdp.transitions, mdp.rewards, mdp.gamma)
-    b_v = expected_updates.expected_backup_v(*tables, policy, v)
-    b_q = expected_updates.expected_backup_q(*tables, policy, q)
-    b_star = expected_updates.optimality_backup_q(*tables, q)
-    p = exact_rational.to_fractions(mdp.transitions)
-    pi = exact_rational.to_fractions(policy)
+    b_v = bellman.expected_backup_v(*tables, policy, v)
+    b_q = bellman.expected_backup_q(*tables, policy, q)
+    b_star = bellman.optimality_backup_q(*tables, q)
+    p = to_fractions(mdp.transitions)
+    pi = to_fractions(policy)
     for s in live_states(mdp):
-        mean_v = sum(pi[s, a] * p[s, a, t] * td_targets.td0_update_exact(
+        mean_v = sum(pi[s, a] * p[s, a, t] * temporal_difference_oracle.td0_update_exact(
             v, s, mdp.rewards[s, a], t, done[t], 0.5, mdp.gamma)[s]
             for a in range(mdp.n_actions) for t in range(mdp.n_states))
         assert mean_v == (Fraction(v[s]) + b_v[s]) / 2
         for a in range(mdp.n_actions):
             outcomes = [(p[s, a, t], t) for t in range(mdp.n_states) if p[s, a, t]]
-            sarsa = sum(w * pi[t, x] * td_targets.sarsa_update_exact(
+            sarsa = sum(w * pi[t, x] * temporal_difference_oracle.sarsa_update_exact(
                 q, s, a, mdp.rewards[s, a], t, x, done[t], 0.5, mdp.gamma)[s, a]
                 for w, t in outcomes for x in range(mdp.n_actions))
-            expected = sum(w * td_targets.expected_sarsa_update_exact(
+            expected = sum(w * temporal_difference_oracle.expected_sarsa_update_exact(
                 q, s, a, mdp.rewards[s, a], t, done[t], 0.5, mdp.gamma, policy)[s, a]
                 for w, t in outcomes)
-            q_learning = sum(w * td_targets.q_learning_update_exact(
+            q_learning = sum(w * temporal_difference_oracle.q_learning_update_exact(
                 q, s, a, mdp.rewards[s, a], t, done[t], 0.5, mdp.gamma)[s, a] for w, t in outcomes)
             assert sarsa == expected == (Fraction(q[s, a]) + b_q[s, a]) / 2
             assert q_learning == (Fraction(q[s, a]) + b_star[s, a]) / 2

@@ -22,7 +22,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 
-from rlspec.oracles.exact_rational import to_fractions
+from rlspec.oracles.methods.conversions import to_fractions
 
 __all__ = [
     "proportional_probabilities_precise", "rank_based_probabilities_by_group",

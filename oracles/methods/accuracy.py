@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlspec.oracles.linear_program import FEASIBILITY_TOLERANCE
-from rlspec.oracles.policy_evaluation import absorbing_zero_reward_states
+from rlspec.oracles.methods.linear_program import FEASIBILITY_TOLERANCE
+from rlspec.oracles.dynamic_programming import absorbing_zero_reward_states
 
 EPS = float(np.finfo(np.float64).eps)
 

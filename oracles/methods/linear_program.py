@@ -17,7 +17,7 @@ whose solution is the occupancy measure of an optimal policy, with optimum value
 
 Accuracy: HiGHS is asked for feasibility tolerances of ``FEASIBILITY_TOLERANCE``.  A
 constraint violated by tau in every row moves V by at most tau / (1 - gamma) (the operator
-is a gamma-contraction), which ``rlspec.oracles.accuracy.linear_program_tolerance`` uses.
+is a gamma-contraction), which ``rlspec.oracles.methods.accuracy.linear_program_tolerance`` uses.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import scipy.optimize
 
 from rlspec import validation
-from rlspec.oracles.policy_evaluation import absorbing_zero_reward_states
+from rlspec.oracles.dynamic_programming import absorbing_zero_reward_states
 
 __all__ = ["optimal_values_lp", "optimal_occupancy_lp", "optimal_action_values_lp", "optimal_actions"]
 
@@ -100,7 +100,7 @@ def optimal_actions(q_values, tolerance: float) -> np.ndarray:
     """The uniform policy over the actions within ``tolerance`` of max_a Q(s, a): every
     action that is optimal up to the oracle's error, as Sutton & Barto's Figure 3.5 draws
     several arrows in a cell.  ``tolerance`` is the absolute error of ``q_values``
-    (``rlspec.oracles.accuracy.linear_program_tolerance`` for the LP's)."""
+    (``rlspec.oracles.methods.accuracy.linear_program_tolerance`` for the LP's)."""
     q_values = validation.as_float_array(q_values, "q_values Q[s, a]", ndim=2)
     best = q_values >= q_values.max(axis=1, keepdims=True) - tolerance
     return best / best.sum(axis=1, keepdims=True)

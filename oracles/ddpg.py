@@ -1,4 +1,7 @@
-"""The exact policy gradient of a linear policy on a discounted linear-quadratic problem.
+"""DDPG: exact critic targets and soft target updates, and the exact policy gradient of a
+linear policy on a discounted linear-quadratic problem.
+
+The exact policy gradient of a linear policy on a discounted linear-quadratic problem.
 
 Problem (the setting of ``rlspec.reference.ddpg.deterministic_policy_gradient_lqr``):
 s_{t+1} = A s_t + B a_t, r_t = -(s_t' Q s_t + a_t' R a_t), a_t = K s_t, E[s_0 s_0'] = Sigma_0.
@@ -21,19 +24,30 @@ Accuracy.  With c = gamma ||M||_2^2 < 1 the Kronecker system has condition numbe
 (1 + c) / (1 - c) in the 2-norm (||gamma M' (x) M'||_2 = c), so the solve and its adjoint
 lose about n^2 eps (1 + c) / (1 - c) relative: ~1e-14 for the generated cases (c <= 0.6).
 Central differences with h = eps^(1/3) |K| lose about eps^(2/3) ~ 4e-11 relative
-(``rlspec.oracles.accuracy.finite_difference_tolerance`` explains the balance).
+(``rlspec.oracles.methods.accuracy.finite_difference_tolerance`` explains the balance).
 """
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 import numpy as np
 import scipy.linalg
 import sympy
 
-from rlspec.oracles.accuracy import EPS
+from rlspec.oracles.methods.accuracy import EPS
+from rlspec.oracles.methods.conversions import fraction_list, to_floats
 
-__all__ = ["lqr_objective", "lqr_policy_gradient_autograd", "lqr_policy_gradient_finite_difference",
-           "lqr_policy_gradient_scalar_sympy"]
+__all__ = [
+    "lqr_objective",
+    "lqr_policy_gradient_autograd",
+    "lqr_policy_gradient_finite_difference",
+    "lqr_policy_gradient_scalar_sympy",
+    "ddpg_targets_exact",
+    "bootstrapped_targets_exact",
+    "soft_target_update_exact",
+    "soft_target_after_updates",
+]
 
 
 def _as_tensors(*arrays):
@@ -103,3 +117,34 @@ def lqr_policy_gradient_scalar_sympy(dynamics, control, state_cost, action_cost,
     k = sympy.Symbol("k", real=True)
     objective = -sigma_0 * (q + r * k ** 2) / (1 - sympy.Rational(float(gamma)) * (a + b * k) ** 2)
     return sympy.Rational(sympy.diff(objective, k).subs(k, k0))
+
+
+def bootstrapped_targets_exact(rewards, terminated, next_values: list[Fraction], gamma) -> np.ndarray:
+    """r + gamma (1 - terminated) next_value in exact rationals, rounded once: the target
+    that DDPG, TD3 and SAC share, given each method's exact next-state value."""
+    g = Fraction(float(gamma))
+    exact = [r + (0 if term else g * v)
+             for r, term, v in zip(fraction_list(rewards), np.asarray(terminated, dtype=bool), next_values)]
+    return to_floats(exact)
+
+
+def ddpg_targets_exact(rewards, terminated, next_q, gamma) -> np.ndarray:
+    """r + gamma (1 - terminated) Q'(s', mu'(s')) in exact rationals, rounded once."""
+    return bootstrapped_targets_exact(rewards, terminated, fraction_list(next_q), gamma)
+
+
+def soft_target_update_exact(target_params, online_params, tau) -> np.ndarray:
+    """tau * online + (1 - tau) * target, entry by entry in exact rationals."""
+    target = np.asarray(target_params, dtype=np.float64)
+    t = Fraction(float(tau))
+    exact = [t * o + (1 - t) * g for g, o in zip(fraction_list(target), fraction_list(online_params))]
+    return to_floats(exact).reshape(target.shape)
+
+
+def soft_target_after_updates(target_params, online_params, tau, n_updates: int) -> np.ndarray:
+    """The closed form after k updates towards fixed online parameters:
+    theta'_k = theta + (1 - tau)^k (theta'_0 - theta), exactly."""
+    target = np.asarray(target_params, dtype=np.float64)
+    decay = (1 - Fraction(float(tau))) ** int(n_updates)
+    exact = [o + decay * (g - o) for g, o in zip(fraction_list(target), fraction_list(online_params))]
+    return to_floats(exact).reshape(target.shape)

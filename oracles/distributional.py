@@ -17,7 +17,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from rlspec.oracles.exact_rational import to_fractions
+from rlspec.oracles.methods.conversions import to_fractions
 
 __all__ = ["categorical_projection_exact", "categorical_projection_by_neighbours"]
 

@@ -27,7 +27,7 @@ from fractions import Fraction
 import numpy as np
 
 from rlspec import validation
-from rlspec.oracles.exact_rational import to_fractions
+from rlspec.oracles.methods.conversions import to_fractions
 
 __all__ = ["enumerate_trajectories", "expectation_over_trajectories", "trajectory_probability_exact"]
 

@@ -1,4 +1,6 @@
-r"""Exact answers for the RLHF-PPO token-level formulas and for loss aggregation.
+r"""RLHF-PPO token-level formulas, exactly. (The note below covers its chapter's other oracle modules too.)
+
+Exact answers for the RLHF-PPO token-level formulas and for loss aggregation.
 
 Independent of ``rlspec.reference``: rational arithmetic (``fractions.Fraction``: every float
 input converted exactly) where the formula is rational, 40-digit arithmetic (``mpmath``)
@@ -22,11 +24,13 @@ a thousand.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 
 import mpmath
 import numpy as np
+
+from rlspec.oracles.methods.conversions import to_floats, to_fractions
+from rlspec.oracles.methods.subgradients import LossAndGradient, scaled_interval
 
 __all__ = [
     "token_log_probs_exact",
@@ -37,29 +41,10 @@ __all__ = [
     "clipped_surrogate_by_identity",
     "actor_loss_exact",
     "critic_loss_exact",
-    "aggregate_exact",
 ]
 
+
 DIGITS = 40
-
-
-@dataclass(frozen=True)
-class LossAndGradient:
-    """A loss value and, per input entry, the interval of its valid derivatives."""
-
-    value: float
-    gradient_low: np.ndarray
-    gradient_high: np.ndarray
-
-    @property
-    def gradient(self) -> np.ndarray:
-        """The midpoint of each interval (the derivative itself where there is no kink)."""
-        return 0.5 * (self.gradient_low + self.gradient_high)
-
-
-def _fractions(array) -> np.ndarray:
-    array = np.asarray(array, dtype=np.float64)
-    return np.vectorize(Fraction, otypes=[object])(array) if array.size else array.astype(object)
 
 
 def _spans(mask) -> list[tuple[int, int] | None]:
@@ -69,18 +54,6 @@ def _spans(mask) -> list[tuple[int, int] | None]:
         spans.append((ones[0], ones[-1]) if ones else None)
     return spans
 
-
-def _to_float(array) -> np.ndarray:
-    return np.vectorize(float, otypes=[np.float64])(np.asarray(array, dtype=object))
-
-
-def _scaled_interval(low, high, factor):
-    """factor * [low, high] as an ordered pair (a negative factor swaps the ends)."""
-    a, b = factor * low, factor * high
-    return (a, b) if a <= b else (b, a)
-
-
-# ------------------------------------------------------------------ log-probabilities
 
 def token_log_probs_exact(logits, input_ids) -> np.ndarray:
     """log softmax(logits[b, t])[input_ids[b, t + 1]] for t < L - 1, in 40-digit arithmetic:
@@ -97,14 +70,12 @@ def token_log_probs_exact(logits, input_ids) -> np.ndarray:
     return out
 
 
-# ------------------------------------------------------------------ rewards and advantages
-
 def kl_penalised_rewards_exact(log_probs, ref_log_probs, reward_score, action_mask, kl_coef,
                                clip_reward_value) -> np.ndarray:
     """R[b, t] = -beta (log pi - log pi_ref) on the response, plus the clipped score at the
     last response column, 0 elsewhere: in exact rationals, rounded once."""
-    lp, ref = _fractions(log_probs), _fractions(ref_log_probs)
-    score = _fractions(reward_score)
+    lp, ref = to_fractions(log_probs), to_fractions(ref_log_probs)
+    score = to_fractions(reward_score)
     beta, clip = Fraction(float(kl_coef)), Fraction(float(clip_reward_value))
     rewards = np.full(lp.shape, Fraction(0), dtype=object)
     for b, span in enumerate(_spans(action_mask)):
@@ -114,7 +85,7 @@ def kl_penalised_rewards_exact(log_probs, ref_log_probs, reward_score, action_ma
         for t in range(first, last + 1):
             rewards[b, t] = -beta * (lp[b, t] - ref[b, t])
         rewards[b, last] += max(-clip, min(clip, score[b]))
-    return _to_float(rewards)
+    return to_floats(rewards)
 
 
 def _response_deltas(rewards, values, first, last, gamma) -> list[Fraction]:
@@ -129,7 +100,7 @@ def _response_deltas(rewards, values, first, last, gamma) -> list[Fraction]:
 def masked_gae_exact(rewards, values, action_mask, gamma, lam) -> np.ndarray:
     """A_t = sum_{k >= t} (gamma lambda)^(k - t) delta_k over the response, as a direct double
     sum of rationals (not the backward recursion), 0 outside the response."""
-    r, v = _fractions(rewards), _fractions(values)
+    r, v = to_fractions(rewards), to_fractions(values)
     g, l = Fraction(float(gamma)), Fraction(float(lam))
     advantages = np.full(r.shape, Fraction(0), dtype=object)
     for b, span in enumerate(_spans(action_mask)):
@@ -140,7 +111,7 @@ def masked_gae_exact(rewards, values, action_mask, gamma, lam) -> np.ndarray:
         for t in range(first, last + 1):
             advantages[b, t] = sum(((g * l) ** (k - t) * deltas[k - first]
                                     for k in range(t, last + 1)), Fraction(0))
-    return _to_float(advantages)
+    return to_floats(advantages)
 
 
 def masked_gae_from_lambda_returns(rewards, values, action_mask, gamma, lam) -> np.ndarray:
@@ -152,7 +123,7 @@ def masked_gae_from_lambda_returns(rewards, values, action_mask, gamma, lam) -> 
 
     N = the number of response tokens from t on, V = 0 after the last one (Sutton & Barto
     2018, §12.1).  A second method for ``masked_gae_exact``, in exact rationals."""
-    r, v = _fractions(rewards), _fractions(values)
+    r, v = to_fractions(rewards), to_fractions(values)
     g, l = Fraction(float(gamma)), Fraction(float(lam))
     advantages = np.full(r.shape, Fraction(0), dtype=object)
     for b, span in enumerate(_spans(action_mask)):
@@ -169,10 +140,8 @@ def masked_gae_from_lambda_returns(rewards, values, action_mask, gamma, lam) -> 
             lambda_return = sum(((1 - l) * l ** (n - 1) * n_step(n) for n in range(1, steps)),
                                 Fraction(0)) + l ** (steps - 1) * n_step(steps)
             advantages[b, t] = lambda_return - v[b, t]
-    return _to_float(advantages)
+    return to_floats(advantages)
 
-
-# ------------------------------------------------------------------ the clipped surrogate
 
 def clipped_surrogate_exact(log_ratio, advantage, low, high):
     r"""f(x) = min(e^x A, clip(e^x, low, high) A) and its derivative interval in x.
@@ -224,8 +193,6 @@ def clipped_surrogate_by_identity(log_ratio, advantage, low, high):
         return term, min(0, term), max(0, term)
 
 
-# ------------------------------------------------------------------ the PPO losses
-
 def actor_loss_exact(log_probs, old_log_probs, advantages, action_mask, clip_range) -> LossAndGradient:
     """-(1 / sum m) sum m min(rho A, clip(rho, 1 - eps, 1 + eps) A) and its gradient in
     log_probs, token by token with :func:`clipped_surrogate_exact`."""
@@ -243,7 +210,7 @@ def actor_loss_exact(log_probs, old_log_probs, advantages, action_mask, clip_ran
             x = mpmath.mpf(float(lp[index])) - mpmath.mpf(float(old[index]))
             value, s_low, s_high = clipped_surrogate_exact(x, float(adv[index]), low, high)
             total += value
-            a, b = _scaled_interval(s_low, s_high, mpmath.mpf(-1) / count)
+            a, b = scaled_interval(s_low, s_high, mpmath.mpf(-1) / count)
             g_low[index], g_high[index] = float(a), float(b)
         return LossAndGradient(float(-total / count), g_low, g_high)
 
@@ -251,7 +218,7 @@ def actor_loss_exact(log_probs, old_log_probs, advantages, action_mask, clip_ran
 def critic_loss_exact(values, old_values, returns, action_mask, clip_range_value) -> LossAndGradient:
     """(1/2)(1 / sum m) sum m max((V - G)^2, (clip(V, V_old - c, V_old + c) - G)^2) and its
     gradient in ``values``, in exact rationals."""
-    v, old, target = _fractions(values), _fractions(old_values), _fractions(returns)
+    v, old, target = to_fractions(values), to_fractions(old_values), to_fractions(returns)
     c = Fraction(float(clip_range_value))
     mask = np.asarray(action_mask, dtype=np.float64)
     count = int(mask.sum())
@@ -279,35 +246,4 @@ def critic_loss_exact(values, old_values, returns, action_mask, clip_range_value
         total += term
         g_low[index] = Fraction(1, 2 * count) * slopes[0]
         g_high[index] = Fraction(1, 2 * count) * slopes[1]
-    return LossAndGradient(float(total / (2 * count)), _to_float(g_low), _to_float(g_high))
-
-
-# ------------------------------------------------------------------ aggregation
-
-def aggregate_exact(per_token_loss, mask, mode: str, normaliser=None) -> LossAndGradient:
-    """The aggregate sum w l of a per-token loss matrix and its exact gradient w, for the
-    modes of ``rlspec.reference.loss_aggregation``; the weights are built as rationals from
-    their definitions (N tokens, B rows, n_b tokens in row b, the constant C)."""
-    loss = _fractions(per_token_loss)
-    mask = np.asarray(mask, dtype=np.float64)
-    batch = mask.shape[0]
-    total_tokens = int(mask.sum())
-    weights = np.full(mask.shape, Fraction(0), dtype=object)
-    for b in range(batch):
-        row_tokens = int(mask[b].sum())
-        for t in range(mask.shape[1]):
-            if mask[b, t] != 1.0:
-                continue
-            if mode == "token-mean":
-                weights[b, t] = Fraction(1, total_tokens)
-            elif mode == "seq-mean-token-mean":
-                weights[b, t] = Fraction(1, batch * row_tokens)
-            elif mode == "seq-mean-token-sum":
-                weights[b, t] = Fraction(1, batch)
-            elif mode == "seq-mean-token-sum-norm":
-                weights[b, t] = 1 / (batch * Fraction(float(normaliser)))
-            else:
-                raise ValueError(f"unknown aggregation mode {mode!r}")
-    value = sum((weights[index] * loss[index] for index in zip(*np.nonzero(mask))), Fraction(0))
-    gradient = _to_float(weights)
-    return LossAndGradient(float(value), gradient, gradient)
+    return LossAndGradient(float(total / (2 * count)), to_floats(g_low), to_floats(g_high))

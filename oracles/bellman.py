@@ -40,11 +40,11 @@ from fractions import Fraction
 import numpy as np
 
 from rlspec import validation
-from rlspec.oracles.exact_rational import solve_exact
-from rlspec.oracles.td_targets import exact as to_fractions
-from rlspec.oracles.policy_evaluation import NonTerminatingPolicyError, absorbing_zero_reward_states
+from rlspec.oracles.methods.exact_rational import action_values_exact, solve_exact
+from rlspec.oracles.methods.conversions import to_fractions
+from rlspec.oracles.dynamic_programming import NonTerminatingPolicyError, absorbing_zero_reward_states
 
-__all__ = ["expected_backup_v", "expected_backup_q", "optimality_backup_q", "lambda_backup_v",
+__all__ = ["one_step_lookahead_exact", "expected_backup_v", "expected_backup_q", "optimality_backup_q", "lambda_backup_v",
            "td_lambda_operator_v", "expected_tree_backup_target", "segments"]
 
 
@@ -213,3 +213,10 @@ def segments(transitions, rewards, policy, state: int, action: int | None, steps
                                       path_rewards + [r[s, a]])
 
     yield from extend(Fraction(1), [int(state)], [], [])
+
+
+def one_step_lookahead_exact(transitions, rewards, gamma, values) -> np.ndarray:
+    """q(s, a) = r(s, a) + gamma sum_s' p(s'|s, a) V(s') in exact rationals (an object array
+    of Fractions; Fractions in ``values`` are kept exact): the lookahead of every greedy and
+    Bellman check, before the judge rounds it once to float."""
+    return action_values_exact(transitions, rewards, gamma, list(to_fractions(values)))

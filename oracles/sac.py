@@ -1,4 +1,6 @@
-"""Exact answers for the deterministic and max-entropy actor-critics (DDPG, TD3, SAC).
+"""SAC: exact soft targets, temperature and actor losses, and the squashed-Gaussian density. (The note below covers its chapter's other oracle modules too.)
+
+Exact answers for the deterministic and max-entropy actor-critics (DDPG, TD3, SAC).
 
 Each formula here is short, so the oracle's independence comes from the *method*, not from
 cleverness: the targets, the soft update and the losses are evaluated in exact rational
@@ -22,56 +24,33 @@ import mpmath
 import numpy as np
 
 from rlspec import validation
+from rlspec.oracles.ddpg import bootstrapped_targets_exact
+from rlspec.oracles.methods.conversions import fraction_list
 
 __all__ = [
-    "ddpg_targets_exact", "td3_targets_exact", "sac_targets_exact", "soft_action_values",
-    "soft_target_update_exact", "soft_target_after_updates",
-    "smoothed_actions_exact", "smoothed_actions_by_median",
-    "delayed_schedule_closed_form", "delayed_schedule_by_countdown",
-    "temperature_loss_exact", "temperature_loss_log_alpha_exact",
+    "sac_targets_exact",
+    "soft_action_values",
+    "temperature_loss_exact",
+    "temperature_loss_log_alpha_exact",
     "temperature_gradient_finite_difference",
-    "actor_loss_exact", "actor_loss_gradient_finite_difference",
+    "actor_loss_exact",
+    "actor_loss_gradient_finite_difference",
+    "squashed_gaussian_log_density_mp",
+    "squashed_gaussian_log_density_from_cdf",
 ]
+
 
 #: Working precision of mpmath here: 40 significant digits, so exp(log_alpha) and the
 #: differences below round to float64 exactly enough (error ~ 1e-40 relative).
 DIGITS = 40
 
 
-def _fractions(values) -> list[Fraction]:
-    return [Fraction(float(v)) for v in np.asarray(values, dtype=np.float64).ravel()]
-
-
-def _to_float(values: list[Fraction]) -> np.ndarray:
-    return np.array([float(v) for v in values], dtype=np.float64)
-
-
-def _bootstrapped(rewards, terminated, next_values: list[Fraction], gamma) -> np.ndarray:
-    g = Fraction(float(gamma))
-    exact = [r + (0 if term else g * v)
-             for r, term, v in zip(_fractions(rewards), np.asarray(terminated, dtype=bool), next_values)]
-    return _to_float(exact)
-
-
-# --------------------------------------------------------------------------- targets
-
-def ddpg_targets_exact(rewards, terminated, next_q, gamma) -> np.ndarray:
-    """r + gamma (1 - terminated) Q'(s', mu'(s')) in exact rationals, rounded once."""
-    return _bootstrapped(rewards, terminated, _fractions(next_q), gamma)
-
-
-def td3_targets_exact(rewards, terminated, next_q1, next_q2, gamma) -> np.ndarray:
-    """r + gamma (1 - terminated) min(Q'_1, Q'_2) in exact rationals, rounded once."""
-    smaller = [min(a, b) for a, b in zip(_fractions(next_q1), _fractions(next_q2))]
-    return _bootstrapped(rewards, terminated, smaller, gamma)
-
-
 def sac_targets_exact(rewards, terminated, next_q1, next_q2, next_log_probs, alpha, gamma) -> np.ndarray:
     """r + gamma (1 - terminated) (min(Q'_1, Q'_2) - alpha log pi') in exact rationals."""
     a = Fraction(float(alpha))
     soft = [min(q1, q2) - a * lp for q1, q2, lp in
-            zip(_fractions(next_q1), _fractions(next_q2), _fractions(next_log_probs))]
-    return _bootstrapped(rewards, terminated, soft, gamma)
+            zip(fraction_list(next_q1), fraction_list(next_q2), fraction_list(next_log_probs))]
+    return bootstrapped_targets_exact(rewards, terminated, soft, gamma)
 
 
 def soft_action_values(transitions, rewards, gamma, policy, alpha) -> np.ndarray:
@@ -95,81 +74,8 @@ def soft_action_values(transitions, rewards, gamma, policy, alpha) -> np.ndarray
     return rewards + gamma * transitions @ values
 
 
-# ------------------------------------------------------------------ soft target update
-
-def soft_target_update_exact(target_params, online_params, tau) -> np.ndarray:
-    """tau * online + (1 - tau) * target, entry by entry in exact rationals."""
-    target = np.asarray(target_params, dtype=np.float64)
-    t = Fraction(float(tau))
-    exact = [t * o + (1 - t) * g for g, o in zip(_fractions(target), _fractions(online_params))]
-    return _to_float(exact).reshape(target.shape)
-
-
-def soft_target_after_updates(target_params, online_params, tau, n_updates: int) -> np.ndarray:
-    """The closed form after k updates towards fixed online parameters:
-    theta'_k = theta + (1 - tau)^k (theta'_0 - theta), exactly."""
-    target = np.asarray(target_params, dtype=np.float64)
-    decay = (1 - Fraction(float(tau))) ** int(n_updates)
-    exact = [o + decay * (g - o) for g, o in zip(_fractions(target), _fractions(online_params))]
-    return _to_float(exact).reshape(target.shape)
-
-
-# ------------------------------------------------------------- target policy smoothing
-
-def smoothed_actions_exact(next_actions, noise, noise_clip, action_low, action_high) -> np.ndarray:
-    """clip(mu' + clip(eps, -c, c), low, high) with each comparison and the sum exact."""
-    actions = np.asarray(next_actions, dtype=np.float64)
-    n, d = actions.shape
-    low = np.broadcast_to(np.asarray(action_low, dtype=np.float64), (d,))
-    high = np.broadcast_to(np.asarray(action_high, dtype=np.float64), (d,))
-    c = Fraction(float(noise_clip))
-    eps = np.asarray(noise, dtype=np.float64)
-    out = np.empty_like(actions)
-    for i in range(n):
-        for j in range(d):
-            e = Fraction(float(eps[i, j]))
-            e = -c if e < -c else (c if e > c else e)
-            x = Fraction(float(actions[i, j])) + e
-            lo, hi = Fraction(float(low[j])), Fraction(float(high[j]))
-            out[i, j] = float(lo if x < lo else (hi if x > hi else x))
-    return out
-
-
-def smoothed_actions_by_median(next_actions, noise, noise_clip, action_low, action_high) -> np.ndarray:
-    """The same, with clip(x, lo, hi) = median(lo, x, hi) (valid when lo <= hi)."""
-    actions = np.asarray(next_actions, dtype=np.float64)
-    low = np.broadcast_to(np.asarray(action_low, dtype=np.float64), actions.shape)
-    high = np.broadcast_to(np.asarray(action_high, dtype=np.float64), actions.shape)
-    c = np.full(actions.shape, float(noise_clip))
-    clipped_noise = np.median(np.stack([-c, np.asarray(noise, dtype=np.float64), c]), axis=0)
-    return np.median(np.stack([low, actions + clipped_noise, high]), axis=0)
-
-
-# --------------------------------------------------------------- delayed updates
-
-def delayed_schedule_closed_form(n_updates: int, policy_delay: int) -> np.ndarray:
-    """[n, 2] 0/1: rows d, 2d, 3d, ... (counting critic updates from 1) are ones."""
-    schedule = np.zeros((int(n_updates), 2))
-    schedule[np.arange(int(policy_delay), int(n_updates) + 1, int(policy_delay)) - 1] = 1.0
-    return schedule
-
-
-def delayed_schedule_by_countdown(n_updates: int, policy_delay: int) -> np.ndarray:
-    """The same by simulating the training loop: a countdown from d, reset on each actor step."""
-    schedule = np.zeros((int(n_updates), 2))
-    remaining = int(policy_delay)
-    for step in range(int(n_updates)):
-        remaining -= 1
-        if remaining == 0:
-            schedule[step] = 1.0
-            remaining = int(policy_delay)
-    return schedule
-
-
-# ------------------------------------------------------------------------- losses
-
 def _mean_slack(log_probs, target_entropy) -> Fraction:
-    values = _fractions(log_probs)
+    values = fraction_list(log_probs)
     return sum((v + Fraction(float(target_entropy)) for v in values), Fraction(0)) / len(values)
 
 
@@ -209,7 +115,7 @@ def actor_loss_exact(log_probs, q1, q2, alpha) -> dict:
     log pi, and -1/N on the smaller critic, 0 on the larger; ``tied`` marks entries where
     Q1 = Q2, at which any split of the -1/N between the two is a valid subgradient.
     """
-    lp, a, b = _fractions(log_probs), _fractions(q1), _fractions(q2)
+    lp, a, b = fraction_list(log_probs), fraction_list(q1), fraction_list(q2)
     n, t = len(lp), Fraction(float(alpha))
     value = sum((t * x - min(y, z) for x, y, z in zip(lp, a, b)), Fraction(0)) / n
     tied = np.array([y == z for y, z in zip(a, b)])
@@ -226,7 +132,7 @@ def actor_loss_gradient_finite_difference(log_probs, q1, q2, alpha) -> dict:
     """Central differences of the exact value, one coordinate at a time, with a step (a
     power of two) below half the smallest gap |Q1 - Q2|: the loss is linear on that scale,
     so the differences are exact.  Tied entries are left out (the loss has a kink there)."""
-    lp, a, b = _fractions(log_probs), _fractions(q1), _fractions(q2)
+    lp, a, b = fraction_list(log_probs), fraction_list(q1), fraction_list(q2)
     n, t = len(lp), Fraction(float(alpha))
     gaps = [abs(y - z) for y, z in zip(a, b) if y != z]
     step = Fraction(1, 2 ** 20)
@@ -249,3 +155,54 @@ def actor_loss_gradient_finite_difference(log_probs, q1, q2, alpha) -> dict:
             column[i] = float((value(*up) - value(*down)) / (2 * step))
         gradients[name] = column
     return gradients
+
+
+BASE_DIGITS = 30
+
+
+def _digits(pre_tanh) -> int:
+    largest = float(np.max(np.abs(np.asarray(pre_tanh, dtype=np.float64)), initial=0.0))
+    return BASE_DIGITS + int(np.ceil(2.0 * largest / np.log(10.0)))
+
+
+def _one_dimension(mean: float, log_std: float, u: float) -> mpmath.mpf:
+    a = mpmath.tanh(mpmath.mpf(u))
+    sigma = mpmath.exp(mpmath.mpf(log_std))
+    x = mpmath.atanh(a)
+    gaussian = -((x - mean) / sigma) ** 2 / 2 - mpmath.log(sigma) - mpmath.log(2 * mpmath.pi) / 2
+    return gaussian - mpmath.log(1 - a ** 2)
+
+
+def squashed_gaussian_log_density_mp(mean, log_std, pre_tanh) -> np.ndarray:
+    """log pi(tanh(u)) for each row, summed over dimensions; mean, log_std, pre_tanh [N, d]."""
+    mean, log_std, pre_tanh = (np.asarray(x, dtype=np.float64) for x in (mean, log_std, pre_tanh))
+    out = np.zeros(mean.shape[0])
+    with mpmath.workdps(_digits(pre_tanh)):
+        for i in range(mean.shape[0]):
+            total = mpmath.mpf(0)
+            for j in range(mean.shape[1]):
+                total += _one_dimension(float(mean[i, j]), float(log_std[i, j]), float(pre_tanh[i, j]))
+            out[i] = float(total)
+    return out
+
+
+def squashed_gaussian_log_density_from_cdf(mean, log_std, pre_tanh) -> np.ndarray:
+    """log F'(a) with F(a) = Phi((atanh(a) - mu) / sigma), summed over dimensions."""
+    mean, log_std, pre_tanh = (np.asarray(x, dtype=np.float64) for x in (mean, log_std, pre_tanh))
+    out = np.zeros(mean.shape[0])
+    with mpmath.workdps(_digits(pre_tanh) + 30):
+        for i in range(mean.shape[0]):
+            total = mpmath.mpf(0)
+            for j in range(mean.shape[1]):
+                mu, sigma = mpmath.mpf(float(mean[i, j])), mpmath.exp(mpmath.mpf(float(log_std[i, j])))
+                a = mpmath.tanh(mpmath.mpf(float(pre_tanh[i, j])))
+
+                def cdf(y, mu=mu, sigma=sigma):
+                    return mpmath.ncdf((mpmath.atanh(y) - mu) / sigma)
+
+                # A step far inside (-1, 1) around a, and small against the scale on which
+                # F' varies there (both ~ 1 - |a|).
+                step = (1 - abs(a)) * mpmath.mpf(10) ** -12
+                total += mpmath.log(mpmath.diff(cdf, a, h=step))
+            out[i] = float(total)
+    return out

@@ -10,9 +10,9 @@ that does not, ``I - P_pi`` restricted to the other states is singular and
 :class:`NonTerminatingPolicyError` names the states that never terminate.
 
 Accuracy: backward-stable LU gives a relative error of order ``kappa * n * eps`` where
-``kappa_inf(I - gamma P_pi) <= (1 + gamma) / (1 - gamma)``; ``rlspec.oracles.accuracy``
+``kappa_inf(I - gamma P_pi) <= (1 + gamma) / (1 - gamma)``; ``rlspec.oracles.methods.accuracy``
 turns that into the tolerances the tests use.  This oracle is cross-checked against the
-exact rational solve of ``rlspec.oracles.exact_rational`` in the tests.
+exact rational solve of ``rlspec.oracles.methods.exact_rational`` in the tests.
 """
 
 from __future__ import annotations

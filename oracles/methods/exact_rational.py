@@ -4,7 +4,7 @@ Every float in the input is converted exactly (``Fraction(0.1)`` is the binary v
 float holds, not 1/10), so the answer is the exact value *of the MDP the floats describe*,
 free of any rounding.  The linear systems are solved by Gauss-Jordan elimination written
 here, sharing nothing with numpy's LAPACK path, which is what makes this oracle a second,
-independent witness for ``rlspec.oracles.policy_evaluation``.
+independent witness for ``rlspec.oracles.dynamic_programming``.
 
 Cost grows as O(S^3) big-rational operations whose sizes grow too: keep S below about 12.
 """
@@ -16,17 +16,14 @@ from fractions import Fraction
 import numpy as np
 
 from rlspec import validation
-from rlspec.oracles.policy_evaluation import NonTerminatingPolicyError, absorbing_zero_reward_states
+from rlspec.oracles.methods.conversions import to_fractions
+from rlspec.oracles.dynamic_programming import NonTerminatingPolicyError, absorbing_zero_reward_states
 
 __all__ = ["evaluate_policy_exact", "action_values_exact", "optimal_values_exact", "discounted_returns_exact"]
 
 Matrix = list[list[Fraction]]
 
 
-def to_fractions(array) -> np.ndarray:
-    """An object array of exact Fractions holding the same values as ``array``."""
-    array = np.asarray(array, dtype=np.float64)
-    return np.vectorize(Fraction, otypes=[object])(array) if array.size else array.astype(object)
 
 
 def solve_exact(matrix: Matrix, right_hand_side: list[Fraction]) -> list[Fraction]:
