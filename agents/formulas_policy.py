@@ -15,7 +15,7 @@ import torch
 __all__ = [
     "generalized_advantages", "normalize_advantages", "clipped_surrogate_loss",
     "clipped_value_loss", "categorical_entropy", "ppo_total_loss", "policy_gradient_loss",
-    "diagonal_gaussian_log_prob",
+    "diagonal_gaussian_log_prob", "diagonal_gaussian_entropy",
 ]
 
 #: The constant added to the standard deviation when advantages are normalised.
@@ -131,3 +131,11 @@ def diagonal_gaussian_log_prob(mean, log_std, actions) -> torch.Tensor:
     """
     z = (actions - mean) * torch.exp(-log_std)
     return -(0.5 * z.square() + log_std + 0.5 * math.log(2.0 * math.pi)).sum(dim=-1)
+
+
+def diagonal_gaussian_entropy(log_std) -> torch.Tensor:
+    r""":math:`H = \sum_i \big(\log\sigma_i + \tfrac12\log(2\pi e)\big)`, the continuous policy's entropy.
+
+    Example: sigma = 1, one dimension: (1 + log 2 pi) / 2 = 1.4189...
+    """
+    return (log_std + 0.5 * (1.0 + math.log(2.0 * math.pi))).sum(dim=-1)

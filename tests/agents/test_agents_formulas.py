@@ -306,3 +306,11 @@ def test_deterministic_actor_loss_and_linear_schedule_by_hand():
     assert fc.deterministic_actor_loss(torch.tensor([1.0, 3.0])).item() == -2.0
     assert fv.linear_schedule(1.0, 0.1, 100, 50) == pytest.approx(0.55, rel=1e-15)
     assert fv.linear_schedule(1.0, 0.1, 100, 500) == 0.1
+
+
+def test_diagonal_gaussian_entropy_matches_torch_distributions():
+    log_std = torch.tensor([[0.0, -1.0, 0.5]], dtype=torch.float64)
+    expected = torch.distributions.Normal(torch.zeros(1, 3, dtype=torch.float64),
+                                          log_std.exp()).entropy().sum(-1)
+    torch.testing.assert_close(fp.diagonal_gaussian_entropy(log_std), expected, rtol=1e-14,
+                               atol=1e-14)
