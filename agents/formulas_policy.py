@@ -76,7 +76,8 @@ def clipped_value_loss(values, old_values, returns, clip_epsilon: float | None) 
 
     The value clipping of OpenAI baselines' PPO2 (check ``ppo-value-loss``); with
     ``clip_epsilon=None`` the plain :math:`\frac12 \overline{(V - R)^2}`.  Example: V = 2,
-    V_old = 0, R = 0, eps = 1: max(4, 1) / 2 = 2.
+    V_old = 0, R = 0, eps = 1: max(4, 1) / 2 = 2.  ``old_values`` is not read when
+    ``clip_epsilon`` is None.
     """
     unclipped = (values - returns).square()
     if clip_epsilon is None:

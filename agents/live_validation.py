@@ -335,7 +335,7 @@ class LiveValidator:
             expected, expected_gradient = continuous_control.temperature_loss_exact(
                 float(log_alpha), _numpy(log_probs), target_entropy)
             tolerance = float32_tolerance(np.exp(float(log_alpha)) * (
-                np.abs(_numpy(log_probs)).max() + abs(target_entropy)), 4 * len(gradient) + 8)
+                np.abs(_numpy(log_probs)).max() + abs(target_entropy)), 4 * log_probs.numel() + 8)
             self.compare("temperature loss", "rlspec.oracles.continuous_control."
                          "temperature_loss_exact", expected, value, tolerance)
             self.compare("temperature loss gradient d/dlog alpha", "rlspec.oracles."

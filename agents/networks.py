@@ -132,6 +132,12 @@ class SquashedGaussianActor(nn.Module):
         self.register_buffer("low", action_low.float())
         self.register_buffer("high", action_high.float())
 
+    def gaussian(self, observations):
+        """(mean, log_std) of u, log_std squashed smoothly into LOG_STD_RANGE."""
+        mean, raw_log_std = self.net(observations).chunk(2, dim=-1)
+        low, high = self.LOG_STD_RANGE
+        return mean, low + 0.5 * (high - low) * (torch.tanh(raw_log_std) + 1.0)
+
     def forward(self, observations, deterministic: bool = False):
         """(action in the box, log pi of it) with the reparameterisation trick.
 
@@ -139,9 +145,7 @@ class SquashedGaussianActor(nn.Module):
         -sum log((high - low)/2) to log pi, which changes no gradient and is left out,
         as SAC implementations do.
         """
-        mean, raw_log_std = self.net(observations).chunk(2, dim=-1)
-        low, high = self.LOG_STD_RANGE
-        log_std = low + 0.5 * (high - low) * (torch.tanh(raw_log_std) + 1.0)
+        mean, log_std = self.gaussian(observations)
         pre_tanh = mean if deterministic else mean + log_std.exp() * torch.randn_like(mean)
         log_prob = squashed_gaussian_log_prob(mean, log_std, pre_tanh)
         action = self.low + (torch.tanh(pre_tanh) + 1.0) * (self.high - self.low) / 2
