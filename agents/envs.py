@@ -157,11 +157,12 @@ class GymVectorEnv(VectorEnv):
 
 
 def make_vector_env(env_id: str, num_envs: int, device="cpu", backend: str = "auto",
-                    **make_kwargs) -> VectorEnv:
+                    max_episode_steps: int | None = None) -> VectorEnv:
     """The vector env for ``env_id``.
 
     ``backend``: "gymnasium" (any id), "torch" (toy MDPs only: all N copies stepped at once
     in torch, see ``tabular_env``), or "auto" (torch for toy MDPs, else gymnasium).
+    ``max_episode_steps`` overrides the id's time limit (None keeps it).
     """
     if backend not in ("auto", "gymnasium", "torch"):
         raise ValueError(f"backend must be 'auto', 'gymnasium' or 'torch', got {backend!r}")
@@ -171,5 +172,7 @@ def make_vector_env(env_id: str, num_envs: int, device="cpu", backend: str = "au
                          f"{catalogue.names()}), got {env_id!r}")
     if name is not None and backend in ("auto", "torch"):
         from rlspec.agents.tabular_env import TabularTorchEnv
-        return TabularTorchEnv(catalogue.make(name), num_envs, device=device)
-    return GymVectorEnv(env_id, num_envs, device=device, **make_kwargs)
+        limit = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+        return TabularTorchEnv(catalogue.make(name), num_envs, device=device, **limit)
+    limit = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    return GymVectorEnv(env_id, num_envs, device=device, **limit)

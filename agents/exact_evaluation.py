@@ -12,8 +12,9 @@ exactly, for the discount gamma the agent optimises:
   the greedy one;
 * the **critic error**: :math:`\sum_s \nu^\pi(s) |V_{net}(s) - V^\pi(s)|` (or the same for
   Q, averaged over actions), weighted by the policy's discounted state occupancy
-  :math:`\nu^\pi` (``rlspec.oracles.occupancy``) so that states the policy never visits,
-  whose values it cannot learn, do not count; and the **Q* error** of a Q-network, the
+  :math:`\nu^\pi` (``rlspec.oracles.occupancy``), restricted to non-terminal states and
+  renormalised, so that states the policy never acts in, whose values it cannot learn, do
+  not count; and the **Q* error** of a Q-network, the
   same weighted distance to :math:`Q^*`.
 
 An MDP given with gamma = 1 (cliff walking, the 4x4 grid world) is evaluated at the
@@ -83,6 +84,10 @@ class ExactEvaluator:
         policy = policy / policy.sum(axis=1, keepdims=True)
         v_pi = policy_evaluation.evaluate_policy(self.transitions, self.rewards, self.gamma, policy)
         weights = occupancy.state_occupancy(self.transitions, self.gamma, policy, self.initial)
+        # Terminal states soak up the occupancy after an episode ends but are never acted in
+        # (nor shown to the critic): the errors are weighted over the other states only.
+        weights = np.where(self.mdp.terminal_states, 0.0, weights)
+        weights = weights / weights.sum()
         exact_return = float(self.initial @ v_pi)
         figures = {"exact_return": exact_return, "optimal_return": self.optimal_return,
                    "regret": self.optimal_return - exact_return}

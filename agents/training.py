@@ -49,6 +49,9 @@ class CommonConfig:
     checkpoint_every: int = 0        # environment steps between checkpoints (0: at the end)
     progress: bool = False           # draw the progress bar on stderr
     env_backend: str = "auto"        # auto | gymnasium | torch (toy MDPs batched in torch)
+    max_episode_steps: int | None = None  # time limit (None: the id's own)
+    threads: int | None = None       # torch CPU threads (None: leave torch's setting); 1 is
+                                     # fastest for these small networks on a busy machine
 
 
 @dataclass
@@ -65,8 +68,11 @@ class Run:
     def __init__(self, algorithm: str, config: CommonConfig):
         self.algorithm, self.config = algorithm, config
         self.device = select_device(config.device)
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
         self.generator = seed_everything(config.seed)
-        self.env = make_vector_env(config.env_id, config.num_envs, self.device, config.env_backend)
+        self.env = make_vector_env(config.env_id, config.num_envs, self.device, config.env_backend,
+                                   config.max_episode_steps)
         mdp = self.env.mdp
         if config.gamma is not None:
             self.gamma = float(config.gamma)
