@@ -36,19 +36,18 @@ def test_sampling_never_picks_an_index_of_zero_probability():
 
 
 def test_episodes_terminate_truncate_and_report_returns_on_the_grid_world():
-    """From state 1 of the 4x4 grid world, action 'left' (0) reaches terminal state 0 in one
-    step with reward -1; action 'up' (1) stays in row 0 forever, so a limit of 3 steps
+    """From state 1 of the 4x4 grid world, 'west' (3) reaches terminal state 0 in one step
+    with reward -1; 'north' (0) bumps into the wall and stays, so a limit of 3 steps
     truncates with return -3."""
     env = make_vector_env("rlspec/sb-gridworld-4x4-v0", 2, backend="torch", max_episode_steps=3)
     env.reset(seed=0)
     env.states[:] = 1
-    step = env.step(torch.tensor([0, 1]))
+    step = env.step(torch.tensor([3, 0]))
     assert step.terminated.tolist() == [1.0, 0.0] and step.truncated.tolist() == [0.0, 0.0]
     assert step.final_observations[0].argmax() == 0 and step.episode_returns[0] == -1.0
     assert step.observations[0].argmax() != 0          # reset to a non-terminal start state
-    for expected_truncated in (0.0, 1.0):
-        env.states[1] = 1
-        step = env.step(torch.tensor([0, 1]))
+    for _ in range(2):
+        step = env.step(torch.tensor([3, 0]))
     assert step.truncated[1] == 1.0 and step.terminated[1] == 0.0
     assert step.episode_returns[1] == -3.0 and step.episode_lengths[1] == 3
 
