@@ -59,10 +59,13 @@ class ExactEvaluator:
                                  + accuracy.linear_solve_tolerance(
                                      accuracy.discounted_condition_bound(gamma), n_states, scale))
 
+    def policy_values(self, policy: np.ndarray) -> np.ndarray:
+        """V^pi by one linear solve."""
+        return policy_evaluation.evaluate_policy(self.transitions, self.rewards, self.gamma, policy)
+
     def policy_return(self, policy: np.ndarray) -> float:
-        """J^pi = sum_s nu_0(s) V^pi(s), exactly (one linear solve)."""
-        values = policy_evaluation.evaluate_policy(self.transitions, self.rewards, self.gamma, policy)
-        return float(self.initial @ values)
+        """J^pi = sum_s nu_0(s) V^pi(s), exactly."""
+        return float(self.initial @ self.policy_values(policy))
 
     def regret(self, policy: np.ndarray) -> float:
         return self.optimal_return - self.policy_return(policy)
@@ -82,7 +85,7 @@ class ExactEvaluator:
         policy = np.asarray(policy, dtype=np.float64)
         # A float32 softmax sums to 1 only within ~1e-7; the oracles demand 1 in float64.
         policy = policy / policy.sum(axis=1, keepdims=True)
-        v_pi = policy_evaluation.evaluate_policy(self.transitions, self.rewards, self.gamma, policy)
+        v_pi = self.policy_values(policy)
         weights = occupancy.state_occupancy(self.transitions, self.gamma, policy, self.initial)
         # Terminal states soak up the occupancy after an episode ends but are never acted in
         # (nor shown to the critic): the errors are weighted over the other states only.

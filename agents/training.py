@@ -119,6 +119,23 @@ class Run:
         self.evaluation_seconds += time.perf_counter() - started
         return figures
 
+    def value_tables(self, agent) -> dict:
+        """On toy MDPs: the learned state values (V, or max_a Q), the exact V^pi of the
+        agent's policy and V*, as lists, for the heat maps of ``rlspec plot``."""
+        if self.evaluator is None:
+            return {}
+        with torch.no_grad():
+            tables = {name: table.detach().cpu().double().numpy()
+                      for name, table in agent.tables(self.all_states).items()}
+        learned = (tables["values"] if "values" in tables
+                   else tables["action_values"].max(axis=1))
+        policy = tables["policy"] / tables["policy"].sum(axis=1, keepdims=True)
+        exact = self.evaluator
+        return {"learned_values": learned.tolist(),
+                "policy_values": exact.policy_values(policy).tolist(),
+                "optimal_values": exact.optimal_values.tolist(),
+                "grid_shape": list(exact.mdp.grid_shape) if exact.mdp.grid_shape else None}
+
     def log(self, agent, **extra) -> dict:
         elapsed = time.perf_counter() - self.started
         record = {"step": self.step, "updates": self.updates, "seconds": elapsed,
@@ -156,6 +173,7 @@ class Run:
         summary.update({key: final[key] for key in ("exact_return", "optimal_return", "regret",
                                                     "greedy_regret", "critic_error",
                                                     "q_star_error") if key in final})
+        summary.update(self.value_tables(agent))
         self.metrics.write({"summary": summary})
         self.metrics.close()
         self.env.close()
