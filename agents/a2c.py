@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from rlspec.agents import formulas_policy as fp
-from rlspec.agents.on_policy import PolicyAgent, collect_rollout
+from rlspec.agents.on_policy import PolicyAgent, collect_rollout, rollout_advantages
 from rlspec.agents.training import CommonConfig, Run, TrainResult
 
 __all__ = ["A2CConfig", "train"]
@@ -52,9 +52,7 @@ def train(config: A2CConfig) -> TrainResult:
         # 1. collect
         rollout, observations = collect_rollout(run, agent, observations, config.n_steps)
         # 2. advantages and targets
-        advantages = fp.generalized_advantages(rollout["rewards"], rollout["values"],
-                                               rollout["next_values"], rollout["terminated"],
-                                               rollout["truncated"], run.gamma, config.gae_lambda)
+        advantages = rollout_advantages(run, rollout, config.gae_lambda)
         returns = advantages + rollout["values"]
         # 3. update
         obs, actions = rollout["obs"].flatten(0, 1), rollout["actions"].flatten(0, 1)
@@ -68,10 +66,6 @@ def train(config: A2CConfig) -> TrainResult:
                 - config.entropy_coefficient * entropy.mean())
         run.updates += 1
         if run.validator.due(run.updates):
-            run.validator.begin(run.updates, run.step)
-            run.validator.advantages(rollout["rewards"], rollout["values"], rollout["next_values"],
-                                     rollout["terminated"], rollout["truncated"], run.gamma,
-                                     config.gae_lambda, advantages)
             run.validator.value_loss(fp.clipped_value_loss, values.detach(),
                                      rollout["values"].flatten(), returns.flatten(), None)
         optimizer.zero_grad()

@@ -5,8 +5,9 @@ Sutton & Barto ch. 7 / Hessel et al. (2018); Bellemare et al. (2017).  Every for
 loop executes is a function of ``formulas_value`` that passes its rlspec check.
 
 The phases, in order:
-1. collect: act epsilon-greedily in N parallel envs, store the step (with the *final*
-   observation, so that a truncated step bootstraps from the state it reached);
+1. collect (the loop of ``off_policy.train_off_policy``): act epsilon-greedily in N
+   parallel envs, store the step (with the *final* observation, so that a truncated step
+   bootstraps from the state it reached);
 2. targets: sample items (uniformly, or in proportion to p^alpha from the sum tree), read
    each item's window of the next n steps, collapse it into (R, gamma^m (1 - terminated));
    bootstrap from max_a Q'(s', a) (Double: Q'(s', argmax_a Q(s', a))), or project the
@@ -28,6 +29,7 @@ from rlspec.agents import formulas_value as fv
 from rlspec.agents.buffers import ReplayBuffer, SumTree
 from rlspec.agents.formulas_continuous import soft_update_
 from rlspec.agents.networks import QNetwork
+from rlspec.agents.off_policy import train_off_policy
 from rlspec.agents.training import CommonConfig, Run, TrainResult
 
 __all__ = ["DQNConfig", "DQNAgent", "train"]
@@ -62,7 +64,10 @@ class DQNConfig(CommonConfig):
 
 
 class DQNAgent:
-    def __init__(self, config: DQNConfig, env, device, generator: torch.Generator):
+    def __init__(self, config: DQNConfig, env, device):
+        if not env.discrete_actions:
+            raise ValueError(f"DQN needs discrete actions; {config.env_id} has a Box action space "
+                             f"(use td3, ddpg or sac)")
         self.config, self.device = config, device
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
         self.n_actions = env.n_actions
@@ -79,8 +84,13 @@ class DQNAgent:
         self.priorities = torch.zeros(items, dtype=torch.float64, device=device)
         self.largest_priority = 1.0
         self.epsilon = config.epsilon_start
+        self.exploration_steps = int(config.exploration_fraction * config.total_steps)
+        self.last_target_update = 0
 
     # ------------------------------------------------------------------ acting
+    def explore(self, observations) -> torch.Tensor:
+        return self.act(observations)
+
     def act(self, observations, deterministic: bool = False) -> torch.Tensor:
         with torch.no_grad():
             q = self.online(observations)
@@ -150,9 +160,9 @@ class DQNAgent:
                 "terminated": window["terminated"], "cut": cut.float()}
 
     # ------------------------------------------------------------------ update
-    def update(self, run: Run, progress: float) -> float:
+    def update(self, run: Run) -> dict:
         config = self.config
-        items, weights, beta = self.sample(progress)
+        items, weights, beta = self.sample(progress=run.step / config.total_steps)
         batch = self.buffer.gather(items, ("obs", "actions"))
         computed = self.targets(items, run.gamma)
         actions = batch["actions"]
@@ -166,7 +176,6 @@ class DQNAgent:
             taken = q_values.gather(1, actions.unsqueeze(1)).squeeze(1)
             loss = fv.td_loss(taken, computed["targets"], weights, config.loss)
             errors = (taken - computed["targets"]).detach()
-        run.updates += 1
         if run.validator.due(run.updates):
             self.validate(run, items, weights, beta, computed, batch)
         self.optimizer.zero_grad()
@@ -178,7 +187,7 @@ class DQNAgent:
             self.priorities[items] = new
             self.tree.update(items, new ** config.per_alpha)
             self.largest_priority = max(self.largest_priority, float(new.max()))
-        return float(loss.detach())
+        return {"loss": float(loss.detach()), "epsilon": self.epsilon}
 
     def validate(self, run: Run, items, weights, beta, computed, batch) -> None:
         validator, config = run.validator, self.config
@@ -198,8 +207,14 @@ class DQNAgent:
             stored = self.priorities[:self.buffer.size * self.buffer.num_envs]
             validator.per_weights(stored, items, config.per_alpha, beta, weights)
 
-    def update_target(self) -> None:
-        soft_update_(self.target.parameters(), self.online.parameters(), self.config.tau)
+    def after_step(self, run: Run) -> None:
+        """The next step's epsilon; the target network's copy or Polyak step when due."""
+        config = self.config
+        self.epsilon = fv.linear_schedule(config.epsilon_start, config.epsilon_end,
+                                          self.exploration_steps, run.step)
+        if run.step - self.last_target_update >= config.target_update_interval:
+            self.last_target_update = run.step
+            soft_update_(self.target.parameters(), self.online.parameters(), config.tau)
 
     # ------------------------------------------------------------------ reporting
     def modules(self) -> dict:
@@ -212,32 +227,4 @@ class DQNAgent:
 
 
 def train(config: DQNConfig) -> TrainResult:
-    run = Run("dqn", config)
-    if not run.env.discrete_actions:
-        raise ValueError(f"DQN needs discrete actions; {config.env_id} has a Box action space "
-                         f"(use td3, ddpg or sac)")
-    agent = DQNAgent(config, run.env, run.device, run.generator)
-    observations = run.observations()
-    exploration_steps = int(config.exploration_fraction * config.total_steps)
-    last_train = last_target = 0
-    loss = float("nan")
-    while run.step < config.total_steps:
-        # 1. collect
-        agent.epsilon = fv.linear_schedule(config.epsilon_start, config.epsilon_end,
-                                           exploration_steps, run.step)
-        actions = agent.act(observations)
-        step = run.env.step(actions)
-        agent.store(observations, actions, step)
-        run.observe(step)
-        observations = step.observations
-        # 2.-3. targets and updates
-        if run.step >= config.learning_starts and run.step - last_train >= config.train_frequency:
-            last_train = run.step
-            for _ in range(config.gradient_steps):
-                loss = agent.update(run, progress=run.step / config.total_steps)
-        if run.step - last_target >= config.target_update_interval:
-            last_target = run.step
-            agent.update_target()
-        # 4. log
-        run.maybe_log(agent, loss=loss, epsilon=agent.epsilon)
-    return run.finish(agent, loss=loss, epsilon=agent.epsilon)
+    return train_off_policy("dqn", config, DQNAgent)

@@ -1,9 +1,10 @@
-"""What TD3, DDPG and SAC share: the replay of continuous-action transitions and the loop.
+"""What the off-policy agents share: the loop (DQN, TD3, DDPG, SAC) and a replay of
+continuous-action transitions (TD3, DDPG, SAC).
 
-The loop: uniform random actions for the first ``learning_starts`` steps, then the
-agent's exploring actions; every step stored with its *final* observation (so a transition
-cut by a time limit bootstraps from the state it reached, with ``discounts = gamma (1 -
-terminated)``); ``gradient_steps`` updates every ``train_frequency`` steps; logging.
+The loop: act (uniform random actions for the first ``learning_starts`` steps of a Box
+action space), store every step with its *final* observation (so a transition cut by a
+time limit bootstraps from the state it reached, with ``discounts = gamma (1 -
+terminated)``), ``gradient_steps`` updates every ``train_frequency`` steps, log.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 from rlspec.agents.buffers import ReplayBuffer
 from rlspec.agents.training import CommonConfig, Run, TrainResult
 
-__all__ = ["OffPolicyConfig", "ContinuousReplay", "train_off_policy"]
+__all__ = ["OffPolicyConfig", "ContinuousReplay", "ReplayingAgent", "train_off_policy"]
 
 
 @dataclass
@@ -32,7 +33,10 @@ class OffPolicyConfig(CommonConfig):
 class ContinuousReplay:
     """A :class:`ReplayBuffer` of (s, a, r, s', terminated) and uniform batches of it."""
 
-    def __init__(self, config: OffPolicyConfig, env, device, generator):
+    def __init__(self, config, env, device, generator):
+        if env.discrete_actions:
+            raise ValueError(f"TD3, DDPG and SAC need a Box action space; {config.env_id} has "
+                             f"discrete actions (use dqn, a2c or ppo)")
         fields = {"obs": (env.observation_size,), "next_obs": (env.observation_size,),
                   "actions": (env.n_actions,), "rewards": (), "terminated": ()}
         self.buffer = ReplayBuffer(max(1, config.buffer_size // env.num_envs), env.num_envs,
@@ -48,32 +52,50 @@ class ContinuousReplay:
         return self.buffer.gather(items, ("obs", "actions", "rewards", "next_obs", "terminated"))
 
 
-def train_off_policy(name: str, config: OffPolicyConfig, make_agent) -> TrainResult:
-    """The shared loop; ``make_agent(config, env, device)`` builds a TD3 or SAC agent."""
+class ReplayingAgent:
+    """The part of TD3 and SAC the loop talks to besides ``explore`` and ``update``."""
+
+    replay: ContinuousReplay
+
+    def store(self, observations, actions, step) -> None:
+        self.replay.store(observations, actions, step)
+
+    def after_step(self, run) -> None:
+        """Nothing between steps: the target networks move inside ``update``."""
+
+
+def train_off_policy(name: str, config, make_agent) -> TrainResult:
+    """The loop DQN, TD3, DDPG and SAC share.
+
+    ``make_agent(config, env, device)`` builds an agent with ``explore(observations)``,
+    ``store(observations, actions, step)``, ``update(run) -> dict`` of losses (``run.updates``
+    is already counted) and ``after_step(run)``.  With a Box action space the first
+    ``learning_starts`` steps take uniform random actions (DQN explores by epsilon instead).
+    """
     run = Run(name, config)
-    if run.env.discrete_actions:
-        raise ValueError(f"{name} needs a Box action space; {config.env_id} has discrete actions "
-                         f"(use dqn, a2c or ppo)")
     agent = make_agent(config, run.env, run.device)
-    replay = ContinuousReplay(config, run.env, run.device, agent.generator)
-    low, high = run.env.action_low.float(), run.env.action_high.float()
     observations = run.observations()
     last_train, losses = 0, {}
     while run.step < config.total_steps:
-        if run.step < config.learning_starts:
+        # 1. collect
+        if run.step < config.learning_starts and not run.env.discrete_actions:
+            low, high = run.env.action_low.float(), run.env.action_high.float()
             uniform = torch.rand((run.env.num_envs, run.env.n_actions), generator=agent.generator,
                                  device=run.device)
             actions = low + uniform * (high - low)
         else:
             actions = agent.explore(observations)
         step = run.env.step(actions)
-        replay.store(observations, actions, step)
+        agent.store(observations, actions, step)
         run.observe(step)
         observations = step.observations
+        # 2. updates
         if run.step >= config.learning_starts and run.step - last_train >= config.train_frequency:
             last_train = run.step
             for _ in range(config.gradient_steps):
                 run.updates += 1
-                losses = agent.update(replay.sample(config.batch_size), run)
+                losses = agent.update(run)
+        agent.after_step(run)
+        # 3. log
         run.maybe_log(agent, **losses)
     return run.finish(agent, **losses)

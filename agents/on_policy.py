@@ -14,11 +14,10 @@ from __future__ import annotations
 import torch
 
 from rlspec.agents.buffers import Rollout
-from rlspec.agents.formulas_policy import (categorical_entropy, diagonal_gaussian_entropy,
-                                           diagonal_gaussian_log_prob)
+from rlspec.agents import formulas_policy as fp
 from rlspec.agents.networks import CategoricalActorCritic, GaussianActorCritic
 
-__all__ = ["PolicyAgent", "collect_rollout", "ROLLOUT_FIELDS"]
+__all__ = ["PolicyAgent", "collect_rollout", "rollout_advantages"]
 
 
 class PolicyAgent:
@@ -43,9 +42,10 @@ class PolicyAgent:
         if self.discrete:
             logits = self.network.actor(observations)
             log_p = torch.log_softmax(logits, dim=-1).gather(1, actions.long().unsqueeze(1))
-            return log_p.squeeze(1), categorical_entropy(logits)
+            return log_p.squeeze(1), fp.categorical_entropy(logits)
         mean, log_std = self.network.mean_and_log_std(observations)
-        return diagonal_gaussian_log_prob(mean, log_std, actions), diagonal_gaussian_entropy(log_std)
+        return (fp.diagonal_gaussian_log_prob(mean, log_std, actions),
+                fp.diagonal_gaussian_entropy(log_std))
 
     @torch.no_grad()
     def sample(self, observations):
@@ -83,10 +83,6 @@ class PolicyAgent:
         return {"policy": policy, "values": self.value(states), "greedy": policy}
 
 
-ROLLOUT_FIELDS = ("obs", "actions", "log_probs", "values", "rewards", "terminated", "truncated",
-                  "next_values")
-
-
 def collect_rollout(run, agent: PolicyAgent, observations, steps: int) -> tuple[Rollout, torch.Tensor]:
     """Run ``steps`` vector steps; return the rollout and the observations to continue from."""
     env = run.env
@@ -112,3 +108,15 @@ def collect_rollout(run, agent: PolicyAgent, observations, steps: int) -> tuple[
             next_values[done] = agent.value(rollout["final_obs"][done])
     rollout.store(slice(None), next_values=next_values)
     return rollout, observations
+
+
+def rollout_advantages(run, rollout: Rollout, gae_lambda: float) -> torch.Tensor:
+    """GAE on the rollout's own rewards, values and flags; validated when the coming update
+    (number ``run.updates + 1``) is due."""
+    arguments = (rollout["rewards"], rollout["values"], rollout["next_values"],
+                 rollout["terminated"], rollout["truncated"], run.gamma, gae_lambda)
+    advantages = fp.generalized_advantages(*arguments)
+    if run.validator.due(run.updates + 1):
+        run.validator.begin(run.updates + 1, run.step)
+        run.validator.advantages(*arguments, advantages)
+    return advantages

@@ -65,13 +65,7 @@ def plot_runs(runs: dict[str, list[dict]], directory: Path) -> list[Path]:
     if exact:
         axes[0, 1].set(xlabel="environment steps", ylabel="discounted return from s0",
                        title="exact value of the policy vs the optimum")
-    for axis in axes[0]:
-        axis.legend(fontsize=7)
-        axis.grid(alpha=0.3)
-    figure.tight_layout()
-    written.append(directory / "learning_curves.png")
-    figure.savefig(written[-1], dpi=120)
-    pyplot.close(figure)
+    written.append(_save(pyplot, figure, axes[0], directory / "learning_curves.png"))
 
     if exact:
         figure, axes = pyplot.subplots(1, 2, figsize=(11, 4))
@@ -87,19 +81,23 @@ def plot_runs(runs: dict[str, list[dict]], directory: Path) -> list[Path]:
                     title="regret (exact)")
         axes[1].set(yscale="log", xlabel="environment steps",
                     ylabel="occupancy-weighted mean |error|", title="critic error (exact)")
-        for axis in axes:
-            axis.legend(fontsize=7)
-            axis.grid(alpha=0.3)
-        figure.tight_layout()
-        written.append(directory / "exact_errors.png")
-        figure.savefig(written[-1], dpi=120)
-        pyplot.close(figure)
+        written.append(_save(pyplot, figure, axes, directory / "exact_errors.png"))
 
     for label, records in runs.items():
         summary = _summary(records)
         if summary.get("grid_shape"):
             written.append(_value_heat_maps(pyplot, label, summary, directory))
     return written
+
+
+def _save(pyplot, figure, axes, path: Path) -> Path:
+    for axis in axes:
+        axis.legend(fontsize=7)
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    pyplot.close(figure)
+    return path
 
 
 def _value_heat_maps(pyplot, label: str, summary: dict, directory: Path) -> Path:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 
 from rlspec.agents import formulas_policy as fp
-from rlspec.agents.on_policy import PolicyAgent, collect_rollout
+from rlspec.agents.on_policy import PolicyAgent, collect_rollout, rollout_advantages
 from rlspec.agents.training import CommonConfig, Run, TrainResult
 
 __all__ = ["PPOConfig", "train", "update"]
@@ -87,14 +87,7 @@ def train(config: PPOConfig) -> TrainResult:
         # 1. collect
         rollout, observations = collect_rollout(run, agent, observations, config.n_steps)
         # 2. advantages
-        advantages = fp.generalized_advantages(rollout["rewards"], rollout["values"],
-                                               rollout["next_values"], rollout["terminated"],
-                                               rollout["truncated"], run.gamma, config.gae_lambda)
-        if run.validator.due(run.updates + 1):
-            run.validator.begin(run.updates + 1, run.step)
-            run.validator.advantages(rollout["rewards"], rollout["values"], rollout["next_values"],
-                                     rollout["terminated"], rollout["truncated"], run.gamma,
-                                     config.gae_lambda, advantages)
+        advantages = rollout_advantages(run, rollout, config.gae_lambda)
         # 3. update
         losses = update(run, agent, optimizer, rollout, advantages, config)
         # 4. log

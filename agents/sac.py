@@ -24,7 +24,8 @@ import torch
 from rlspec.agents import formulas_continuous as fc
 from rlspec.agents.formulas_value import td_loss
 from rlspec.agents.networks import QCritic, SquashedGaussianActor
-from rlspec.agents.off_policy import OffPolicyConfig, train_off_policy
+from rlspec.agents.off_policy import (ContinuousReplay, OffPolicyConfig, ReplayingAgent,
+                                      train_off_policy)
 from rlspec.agents.training import TrainResult
 
 __all__ = ["SACConfig", "SACAgent", "train"]
@@ -38,10 +39,11 @@ class SACConfig(OffPolicyConfig):
     target_entropy: float | None = None   # None: -dim(A), Haarnoja et al. (2018b)
 
 
-class SACAgent:
+class SACAgent(ReplayingAgent):
     def __init__(self, config: SACConfig, env, device):
         self.config = config
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
+        self.replay = ContinuousReplay(config, env, device, self.generator)
         self.actor = SquashedGaussianActor(env.observation_size, env.action_low, env.action_high,
                                            config.hidden).to(device)
         self.critics = torch.nn.ModuleList(QCritic(env.observation_size, env.n_actions,
@@ -62,7 +64,8 @@ class SACAgent:
     def explore(self, observations) -> torch.Tensor:
         return self.act(observations, deterministic=False)
 
-    def update(self, batch: dict, run) -> dict:
+    def update(self, run) -> dict:
+        batch = self.replay.sample(self.config.batch_size)
         config, critics = self.config, self.critics
         alpha = float(self.log_alpha.detach().exp())
         # 1. targets

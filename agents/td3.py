@@ -22,7 +22,8 @@ import torch
 from rlspec.agents import formulas_continuous as fc
 from rlspec.agents.formulas_value import td_loss
 from rlspec.agents.networks import DeterministicActor, QCritic
-from rlspec.agents.off_policy import OffPolicyConfig, train_off_policy
+from rlspec.agents.off_policy import (ContinuousReplay, OffPolicyConfig, ReplayingAgent,
+                                      train_off_policy)
 from rlspec.agents.training import TrainResult
 
 __all__ = ["TD3Config", "TD3Agent", "train", "ddpg_config"]
@@ -45,10 +46,11 @@ def ddpg_config(**options) -> TD3Config:
                         "twin_critics": False, **options})
 
 
-class TD3Agent:
+class TD3Agent(ReplayingAgent):
     def __init__(self, config: TD3Config, env, device):
         self.config = config
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
+        self.replay = ContinuousReplay(config, env, device, self.generator)
         self.low, self.high = env.action_low.float(), env.action_high.float()
         self.half_width = (self.high - self.low) / 2
         self.actor = DeterministicActor(env.observation_size, self.low, self.high,
@@ -70,7 +72,8 @@ class TD3Agent:
         noisy = actions + self.config.exploration_noise * self.half_width * noise
         return torch.maximum(torch.minimum(noisy, self.high), self.low)
 
-    def update(self, batch: dict, run) -> dict:
+    def update(self, run) -> dict:
+        batch = self.replay.sample(self.config.batch_size)
         config, critics = self.config, self.critics
         # 1. targets
         with torch.no_grad():
