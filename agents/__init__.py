@@ -5,6 +5,8 @@ they share, each in a module of its own:
 
 * ``formulas_value``, ``formulas_policy``, ``formulas_continuous``: every formula an agent
   executes, one torch function each, batched and device-agnostic;
+* ``training`` (the options and bookkeeping of a run), ``on_policy`` (A2C/PPO's policy and
+  rollouts), ``off_policy`` (the DQN/TD3/SAC loop and replay);
 * ``networks``, ``buffers``, ``envs`` (vector environments as torch tensors),
   ``tabular_env`` (a toy MDP batched in torch);
 * ``metrics`` (JSONL/CSV), ``progress`` (the progress bar), ``runtime`` (device, seeding,

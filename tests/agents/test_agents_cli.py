@@ -4,8 +4,11 @@ import argparse
 import json
 
 import pytest
+import torch
 
 from rlspec.agents import cli
+from rlspec.agents.networks import QNetwork
+from rlspec.agents.runtime import load_checkpoint
 
 
 def parse(add_arguments, argv):
@@ -28,6 +31,10 @@ def test_train_writes_metrics_checkpoint_and_summary_with_exact_figures(tmp_path
     assert "all passed" in summary["validation"] and len(summary["optimal_values"]) == 16
     assert (out / "checkpoint.pt").exists() and (out / "metrics.csv").exists()
     assert "exact: J^pi" in capsys.readouterr().out
+    fresh = QNetwork(16, 4)
+    saved = load_checkpoint(out / "checkpoint.pt", {"online": fresh})
+    assert saved["step"] == 400 and saved["config"]["double"] is True
+    assert not torch.equal(fresh.advantage_head.weight, QNetwork(16, 4).advantage_head.weight)
 
 
 def test_train_same_seed_repeats_exactly(tmp_path):
