@@ -170,7 +170,9 @@ class DQNAgent:
             log_p = torch.log_softmax(self.online.logits(batch["obs"]), dim=2)[
                 torch.arange(len(items)), actions]
             loss = fv.categorical_cross_entropy(computed["projected"], log_p, weights)
-            errors = -(computed["projected"] * log_p).sum(dim=1).detach()  # priorities: the KL
+            # Priorities from the cross-entropy (Hessel et al. 2018 use the KL divergence,
+            # which differs from it by the target's entropy).
+            errors = -(computed["projected"] * log_p).sum(dim=1).detach()
         else:
             q_values = self.online(batch["obs"])
             taken = q_values.gather(1, actions.unsqueeze(1)).squeeze(1)
