@@ -93,6 +93,13 @@ def _parser() -> argparse.ArgumentParser:
     site_command.add_arguments(site)
     site.set_defaults(run=site_command.run)
 
+    for name, summary in (("train", "train an agent, with live validation and exact optima "
+                                    "on toy MDPs (rlspec train --help)"),
+                          ("plot", "draw learning curves and value heat maps of runs")):
+        delegated = commands.add_parser(name, help=summary, add_help=False)
+        delegated.add_argument("arguments", nargs=argparse.REMAINDER)
+        delegated.set_defaults(run=_delegated(name))
+
     listing = commands.add_parser(
         "list", help="list MDPs, checks or spec entries",
         description="List the named toy MDPs, the checks (spec ID, alias, signature) or the "
@@ -130,6 +137,18 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the report as strict JSON")
     check.set_defaults(run=_check)
     return parser
+
+
+def _delegated(command: str):
+    """``rlspec train`` and ``rlspec plot`` parse their own arguments, so that torch and the
+    agents are imported only when one of them runs."""
+    def run(arguments) -> int:
+        from rlspec.agents import cli as agents_cli
+
+        parser = argparse.ArgumentParser(prog=f"rlspec {command}")
+        getattr(agents_cli, f"add_{command}_arguments")(parser)
+        return getattr(agents_cli, f"run_{command}")(parser.parse_args(arguments.arguments))
+    return run
 
 
 def _adapter_names() -> list[str]:
