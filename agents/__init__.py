@@ -1,0 +1,1 @@
+"""Training agents built from rlspec's verified formulas."""
