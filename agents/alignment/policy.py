@@ -29,7 +29,7 @@ import torch
 
 from rlspec.toy_mdps.language_model import EOS, LanguageModel
 
-__all__ = ["token_log_probs", "sequence_log_probs", "TabularPolicy", "TabularCritic",
+__all__ = ["token_log_probs", "sequence_log_probs", "prefix_indices", "TabularPolicy", "TabularCritic",
            "child_prefix_table", "table_rewards"]
 
 
@@ -69,6 +69,17 @@ def child_prefix_table(model: LanguageModel) -> np.ndarray:
     return table
 
 
+def prefix_indices(children: np.ndarray, tokens, mask) -> np.ndarray:
+    """``[N, L]`` index of the prefix each token was generated after (0 on padding), walking
+    the :func:`child_prefix_table` along the batch: a vectorised form of
+    ``LanguageModel.prefix_indices`` for batches the trainers built themselves."""
+    tokens, mask = np.asarray(tokens, dtype=np.int64), np.asarray(mask)
+    indices = np.zeros(tokens.shape, dtype=np.int64)
+    for t in range(1, tokens.shape[1]):
+        indices[:, t] = np.maximum(children[indices[:, t - 1], tokens[:, t - 1]], 0)
+    return np.where(mask > 0, indices, 0)
+
+
 class TabularPolicy(torch.nn.Module):
     """A table of logits ``[n_prompts, n_prefixes, V]`` over ``shape_of``'s prompts and prefixes,
     initialised to ``shape_of``'s own logits (a policy starts at its reference, as in RLHF)."""
@@ -84,7 +95,7 @@ class TabularPolicy(torch.nn.Module):
         return self.shape_of.with_logits(self.logits.detach().numpy().copy(), name=name)
 
     def token_log_probs(self, prompts, tokens, mask) -> torch.Tensor:
-        indices = torch.as_tensor(self.shape_of.prefix_indices(tokens, mask))
+        indices = torch.as_tensor(prefix_indices(self._children, tokens, mask))
         prompts = torch.as_tensor(np.asarray(prompts, dtype=np.int64))
         return token_log_probs(self.logits[prompts[:, None], indices], tokens, mask)
 
@@ -119,10 +130,11 @@ class TabularCritic(torch.nn.Module):
         super().__init__()
         self.shape_of = shape_of
         self.values = torch.nn.Parameter(torch.zeros(shape_of.logits.shape[:2], dtype=torch.float64))
+        self._children = child_prefix_table(shape_of)
 
     def forward(self, prompts, tokens, mask) -> torch.Tensor:
         """``[N, L]`` values of the states the tokens were generated from, 0 on padding."""
-        indices = torch.as_tensor(self.shape_of.prefix_indices(tokens, mask))
+        indices = torch.as_tensor(prefix_indices(self._children, tokens, mask))
         prompts = torch.as_tensor(np.asarray(prompts, dtype=np.int64))
         return self.values[prompts[:, None], indices] * torch.as_tensor(mask)
 
