@@ -100,6 +100,7 @@ def validate_rlhf_ppo_batch(old_log_probs, ref_log_probs, scores, mask, kl_coef,
     """Token rewards (``rlhf.token-rewards``), masked GAE (``rlhf.masked-gae``), the actor
     loss and its gradient in log pi (``rlhf.actor-loss``), the critic loss and its gradient in
     V (``rlhf.critic-loss``)."""
+    log_probs, new_values = _numpy(log_probs), _numpy(new_values)
     n = int(_numpy(mask).sum())
     expected = rlhf.kl_penalised_rewards_exact(old_log_probs, ref_log_probs, scores, mask,
                                                kl_coef, clip_reward_value)
@@ -129,7 +130,7 @@ def validate_grpo_batch(variant: str, rewards, advantages, log_probs, old_log_pr
 
     ``rewards[n_groups, G]`` are the rewards the advantages were computed from (shaped, for
     DAPO); ``settings`` holds the loss's hyperparameters by the oracle's argument names."""
-    rewards = _numpy(rewards)
+    rewards, log_probs, advantages = _numpy(rewards), _numpy(log_probs), _numpy(advantages)
     size = rewards.shape[1]
     if variant == "dr-grpo":
         expected = grpo_oracle.dr_grpo_advantages_exact(rewards)

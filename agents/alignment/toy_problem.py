@@ -55,9 +55,10 @@ class ToyProblem:
         return lambda n, rng: self.as_batch(*self.preference_data(n, rng))
 
     def data_set_pairs(self, prompts, chosen, rejected):
-        """Minibatches drawn with replacement from a fixed data set."""
+        """Minibatches drawn with replacement from a fixed data set; the whole data set (full
+        batch, deterministic) when n is at least its size."""
         def pairs(n, rng):
-            batch = rng.integers(len(prompts), size=n)
+            batch = np.arange(len(prompts)) if n >= len(prompts) else rng.integers(len(prompts), size=n)
             return self.as_batch(prompts[batch], chosen[batch], rejected[batch])
         return pairs
 
