@@ -124,12 +124,14 @@ def validate_rlhf_ppo_batch(old_log_probs, ref_log_probs, scores, mask, kl_coef,
 
 def validate_grpo_batch(variant: str, rewards, advantages, log_probs, old_log_probs,
                         ref_log_probs, mask, loss, grad, settings: dict,
-                        accuracies=None, keep=None, lengths=None, shaped_rewards=None) -> None:
+                        accuracies=None, keep=None, lengths=None, shaped_rewards=None,
+                        kept_accuracies=None) -> None:
     """Group advantages, DAPO's filter and overlong shaping, the loss of ``variant`` and its
     gradient in the per-token log-probs, against ``rlspec.oracles.grpo``.
 
     ``rewards[n_groups, G]`` are the rewards the advantages were computed from (shaped, for
-    DAPO); ``settings`` holds the loss's hyperparameters by the oracle's argument names."""
+    DAPO); ``accuracies`` every group DAPO drew and ``keep`` its filter; ``kept_accuracies``
+    the groups kept, whose shaped rewards are ``shaped_rewards``; ``settings`` holds the loss's hyperparameters by the oracle's argument names."""
     rewards, log_probs, advantages = _numpy(rewards), _numpy(log_probs), _numpy(advantages)
     size = rewards.shape[1]
     if variant == "dr-grpo":
@@ -151,7 +153,7 @@ def validate_grpo_batch(variant: str, rewards, advantages, log_probs, old_log_pr
         penalty = grpo_oracle.overlong_penalty_exact(lengths, settings["overlong_max_length"],
                                                      settings["overlong_cache_length"])
         _compare("shaped rewards", "dapo.overlong-reward-shaping", shaped_rewards,
-                 _numpy(accuracies).reshape(-1) + penalty, n_terms=2)
+                 _numpy(kept_accuracies).reshape(-1) + penalty, n_terms=2)
     arguments = (log_probs, old_log_probs)
     if variant == "grpo":
         oracle = grpo_oracle.grpo_loss_exact(*arguments, ref_log_probs, advantages, mask,
