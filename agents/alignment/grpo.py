@@ -19,6 +19,8 @@ gspo       (r - mean)/(std + eps); sequence ratio          no KL: a maximiser of
            (pi/pi_old)^(1/|y|), clipped per response
 =========  ==========================================  ===================================
 
+The GRPO, Dr. GRPO and DAPO losses are the batched forms of ``batched_losses`` (same
+formulas, one autograd graph per batch); GSPO's is the reference's.
 DAPO's reward must be a 0/1 accuracy (its dynamic sampling counts correct answers).
 """
 
@@ -30,10 +32,10 @@ import numpy as np
 import torch
 
 from rlspec.agents.alignment import live_validation
+from rlspec.agents.alignment.batched_losses import dapo_token_loss, dr_grpo_loss, grpo_loss
 from rlspec.agents.alignment.training_loop import RunRecorder, adam_with_linear_decay, due
 from rlspec.reference.grpo import (
-    dapo_token_loss, dr_grpo_advantages, dr_grpo_loss, dynamic_sampling_filter, group_advantages,
-    grpo_loss, gspo_loss, overlong_penalty)
+    dr_grpo_advantages, dynamic_sampling_filter, group_advantages, gspo_loss, overlong_penalty)
 from rlspec.validation import InvalidInputError
 
 __all__ = ["GRPOConfig", "VARIANTS", "train_grpo"]
