@@ -52,7 +52,10 @@ class DPOConfig:
 
 def preference_loss(config: DPOConfig, policy_chosen, policy_rejected, reference_chosen,
                     reference_rejected) -> torch.Tensor:
-    """The loss ``config.loss_type`` names, from the verified reference functions."""
+    """The loss ``config.loss_type`` names, from the verified reference functions; the
+    reference model's log-probs are constants (detached)."""
+    reference_chosen = torch.as_tensor(reference_chosen, dtype=torch.float64).detach()
+    reference_rejected = torch.as_tensor(reference_rejected, dtype=torch.float64).detach()
     arguments = (policy_chosen, policy_rejected, reference_chosen, reference_rejected, config.beta)
     if config.loss_type == "dpo":
         return dpo_loss(*arguments)
