@@ -57,7 +57,8 @@ def train_reward_model(model: TabularRewardModel, prompts, chosen, rejected,
     recorder = RunRecorder("reward-model", config.steps, evaluate, config.eval_every, metrics,
                            show_progress)
     for step in range(1, config.steps + 1):
-        batch = rng.integers(len(prompts), size=config.batch_size)
+        batch = (np.arange(len(prompts)) if config.batch_size >= len(prompts)  # full batch
+                 else rng.integers(len(prompts), size=config.batch_size))
         chosen_rewards = model(prompts[batch], chosen[batch])
         rejected_rewards = model(prompts[batch], rejected[batch])
         checking = due(step, config.validate_every, config.steps)
