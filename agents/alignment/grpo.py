@@ -86,7 +86,7 @@ def _sample_groups(policy, reward, prompts, config: GRPOConfig, max_length, rng)
     size = config.group_size
     kept_x, kept_tokens, kept_mask, accuracies_all, keep_all = [], [], [], [], []
     for _ in range(config.dynamic_sampling_tries if config.variant == "dapo" else 1):
-        x = np.repeat(prompts(config.groups, rng), size)
+        x = np.repeat(prompts(config.groups, rng), size, axis=0)
         tokens, mask = policy.sample(x, rng)
         scores = np.asarray(reward(x, tokens, mask), dtype=np.float64).reshape(-1, size)
         if config.variant != "dapo":
