@@ -31,6 +31,10 @@ class ToyProblem:
         """The known reward as a function of a padded batch (prompts, tokens, mask)."""
         return table_rewards(self.reference, self.rewards)
 
+    def reward_from_table(self, table):
+        """Another reward table [prompt, response] as a function of a padded batch."""
+        return table_rewards(self.reference, np.asarray(table, dtype=np.float64))
+
     def prompts(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.integers(self.reference.n_prompts, size=n)
 

@@ -32,7 +32,8 @@ from rlspec.agents.alignment.grpo import GRPOConfig, train_grpo
 from rlspec.agents.alignment.policy import token_log_probs
 from rlspec.toy_mdps.language_model import EOS
 
-__all__ = ["SortTask", "TinyTransformer", "pretrain", "preference_pairs", "run_demo"]
+__all__ = ["SortTask", "TinyTransformer", "pretrain", "frozen_copy", "preference_pairs",
+           "held_out_evaluation", "run_demo"]
 
 
 @dataclass
@@ -133,6 +134,11 @@ def pretrain(model: TinyTransformer, steps: int, batch_size: int = 64, learning_
         optimizer.step()
 
 
+def frozen_copy(model: TinyTransformer) -> TinyTransformer:
+    """pi_ref: a copy of ``model`` whose parameters no longer train."""
+    return copy.deepcopy(model).requires_grad_(False)
+
+
 def preference_pairs(task: SortTask, reference: TinyTransformer):
     """``pairs(n, rng)`` for ``train_dpo``: two responses from pi_ref per prompt, the one with
     the higher reward chosen (ties re-drawn once, then broken at random)."""
@@ -150,7 +156,7 @@ def preference_pairs(task: SortTask, reference: TinyTransformer):
     return pairs
 
 
-def _held_out_evaluation(task: SortTask, n: int = 256, seed: int = 12345):
+def held_out_evaluation(task: SortTask, n: int = 256, seed: int = 12345):
     prompts = task.prompts(n, np.random.default_rng(seed))
 
     def evaluate(policy) -> dict:
@@ -164,10 +170,10 @@ def run_demo(pretrain_steps: int = 10, grpo_iterations: int = 60, dpo_steps: int
              validate_every: int = 10, seed: int = 0, metrics=None, show_progress: bool = False) -> dict:
     """Pre-train, then fine-tune with GRPO and with DPO; returns the curves and timings."""
     task = SortTask()
-    evaluate = _held_out_evaluation(task)
+    evaluate = held_out_evaluation(task)
     base = TinyTransformer(task, seed=seed)
     pretrain(base, pretrain_steps, seed=seed)
-    reference = copy.deepcopy(base).requires_grad_(False)
+    reference = frozen_copy(base)
     results = {"pretrained": evaluate(base)}
     start = time.time()
     grpo_policy = copy.deepcopy(base)
