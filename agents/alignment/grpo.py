@@ -95,7 +95,9 @@ def _sample_groups(policy, reward, prompts, config: GRPOConfig, max_length, rng)
         accuracies_all.append(scores)
         keep_all.append(keep)
         rows = np.repeat(keep, size)
-        kept_x.append(x[rows]), kept_tokens.append(tokens[rows]), kept_mask.append(mask[rows])
+        kept_x.append(x[rows])
+        kept_tokens.append(tokens[rows])
+        kept_mask.append(mask[rows])
         if sum(k.sum() for k in keep_all) >= config.groups:
             break
     x, tokens, mask = (np.concatenate(a)[:config.groups * size] for a in (kept_x, kept_tokens, kept_mask))
@@ -118,7 +120,6 @@ def train_grpo(policy, reference, reward, prompts, config: GRPOConfig, max_lengt
                            metrics, show_progress)
     settings = {**vars(config), "max_length": max_length,
                 "overlong_max_length": max_length, "overlong_cache_length": config.overlong_cache_length}
-    loss = torch.zeros(())
     for iteration in range(1, config.iterations + 1):
         x, tokens, mask, rewards, details = _sample_groups(policy, reward, prompts, config,
                                                            max_length, rng)
