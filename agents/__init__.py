@@ -14,6 +14,9 @@ they share, each in a module of its own:
 * ``exact_evaluation`` (critic error, Q* error and regret on toy MDPs, computed exactly),
   ``live_validation`` (the real batch through the oracles every k updates);
 * ``plotting`` and ``cli`` (``rlspec train`` / ``rlspec plot``).
+
+The alignment trainers (reward model, DPO, RLHF-PPO, the GRPO family) on the enumerable
+language model and a tiny transformer are in the sub-package ``alignment``.
 """
 
 ALGORITHMS = ("dqn", "a2c", "ppo", "td3", "ddpg", "sac")

@@ -139,13 +139,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The alignment trainers of ``rlspec train`` (rlspec.agents.alignment); the others are the
+#: control agents (rlspec.agents).
+ALIGNMENT_TRAINERS = ("reward-model", "dpo", "rlhf-ppo", "grpo", "dr-grpo", "dapo", "gspo")
+
+
 def _delegated(command: str):
     """``rlspec train`` and ``rlspec plot`` parse their own arguments, so that torch and the
     agents are imported only when one of them runs."""
     def run(arguments) -> int:
+        parser = argparse.ArgumentParser(prog=f"rlspec {command}")
+        if command == "train" and arguments.arguments[:1] and \
+                arguments.arguments[0] in ALIGNMENT_TRAINERS:
+            from rlspec.agents.alignment import cli as alignment_cli
+            alignment_cli.add_arguments(parser)
+            return alignment_cli.run(parser.parse_args(arguments.arguments))
         from rlspec.agents import cli as agents_cli
 
-        parser = argparse.ArgumentParser(prog=f"rlspec {command}")
         getattr(agents_cli, f"add_{command}_arguments")(parser)
         return getattr(agents_cli, f"run_{command}")(parser.parse_args(arguments.arguments))
     return run
