@@ -45,7 +45,8 @@ FLOAT64_EPSILON = 2.0 ** -52
 #: verl's low_var_kl: the log-ratio is clamped to +-20, the estimate to +-10.
 LOW_VAR_KL_LOG_RATIO_BOUND = 20.0
 LOW_VAR_KL_VALUE_BOUND = 10.0
-#: verl's masked_whiten adds this to the variance under the square root.
+#: verl's masked_whiten adds this to the variance under the square root, and its masked
+#: mean adds it to the count it divides by.
 WHITEN_EPSILON = 1e-8
 
 __all__ = [
@@ -188,9 +189,11 @@ def clamped_k3_and_slopes(log_probs, reference_log_probs) -> tuple[np.ndarray, n
 # ------------------------------------------------------------ whitened GAE (verl)
 
 def whitened_masked_gae(rewards, values, action_mask, gamma, lam) -> np.ndarray:
-    r"""(A - mean) / sqrt(var + 1e-8) over the response tokens of the whole batch, A the masked
-    GAE of :func:`rlspec.oracles.rlhf.masked_gae_exact`, mean and sample variance (N - 1)
-    taken over the masked entries in exact rationals; NaN off the response (not judged).
+    r"""(A - m) / sqrt(v + 1e-8) over the response tokens of the whole batch, A the masked
+    GAE of :func:`rlspec.oracles.rlhf.masked_gae_exact`, in exact rationals over the N masked
+    entries: verl's masked mean divides by N + 1e-8, so m = sum A / (N + 1e-8) and
+    v = sum (A - m)^2 / (N + 1e-8) * N / (N - 1) (the sample variance, up to that 1e-8).
+    NaN off the response (not judged).
 
     Example: one row, advantages (1, 3) on the response: mean 2, var 2, output
     (-1, 1) / sqrt(2 + 1e-8) = (-0.70710678, 0.70710678).
@@ -201,8 +204,10 @@ def whitened_masked_gae(rewards, values, action_mask, gamma, lam) -> np.ndarray:
                          "divides by N - 1)")
     advantages = rlhf_oracle.masked_gae_exact(rewards, values, action_mask, gamma, lam)
     chosen = [Fraction(float(a)) for a in advantages[mask]]
-    mean = sum(chosen, Fraction(0)) / len(chosen)
-    variance = sum(((a - mean) ** 2 for a in chosen), Fraction(0)) / (len(chosen) - 1)
+    size = len(chosen)
+    count = size + Fraction(WHITEN_EPSILON)  # verl's masked mean: sum / (N + 1e-8)
+    mean = sum(chosen, Fraction(0)) / count
+    variance = sum(((a - mean) ** 2 for a in chosen), Fraction(0)) / count * size / (size - 1)
     out = np.full(advantages.shape, np.nan)
     with mpmath.workdps(DIGITS):
         scale = 1 / mpmath.sqrt(mpmath.mpf(variance.numerator) / variance.denominator

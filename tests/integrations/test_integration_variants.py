@@ -67,8 +67,10 @@ def whitened_gae(rewards, values, action_mask, gamma, lam, unbiased=True):
             running = delta + gamma * lam * running
             advantages[b, t], next_value = running, values[b, t]
     chosen = advantages[action_mask == 1]
-    variance = chosen.var(ddof=1 if unbiased else 0)
-    return (advantages - chosen.mean()) / math.sqrt(variance + 1e-8)
+    count = len(chosen) + 1e-8  # verl's masked mean divides by the count + 1e-8
+    mean = chosen.sum() / count
+    variance = ((chosen - mean) ** 2).sum() / count * (len(chosen) / (len(chosen) - 1) if unbiased else 1)
+    return (advantages - mean) / math.sqrt(variance + 1e-8)
 
 
 def sb3_value_loss(values, old_values, returns, clip_epsilon, halved=False):
