@@ -84,7 +84,7 @@ def format_table(result: dict) -> str:
                         for r in result["rows"]]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     for row in table:
-        lines.append("  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)))
+        lines.append(("  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths))).rstrip())
     for r in result["rows"]:
         if not r["passed"]:
             lines.append(f"  - {r['function']} on {r['check']}: {r['counterexample'][:240]}")

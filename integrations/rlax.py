@@ -91,6 +91,9 @@ def gae(rewards, values, next_values, terminated, truncated, gamma, lam):
 
 
 def conformance() -> list[Conformance]:
+    import rlax  # noqa: F401  (imported once here, with x64 on; each check's worker inherits it)
+
+    _jax()
     return [
         Conformance("truncated_generalized_advantage_estimation", "gae-no-truncation", gae),
         Conformance("truncated_generalized_advantage_estimation", "gae", gae, "divergence",

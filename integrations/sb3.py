@@ -163,6 +163,8 @@ def ppo_advantage_normalization(advantages):
 
 
 def conformance() -> list[Conformance]:
+    import stable_baselines3  # noqa: F401  (imported once here; each check's worker inherits it)
+
     return [
         Conformance("SquashedDiagGaussianDistribution.log_prob(a, u)", "squashed-gaussian-log-prob",
                     squashed_log_prob, "divergence",

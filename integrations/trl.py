@@ -96,6 +96,8 @@ def token_log_probs(logits, input_ids):
 
 
 def conformance() -> list[Conformance]:
+    import trl  # noqa: F401  (imported once here; each check's worker inherits it)
+
     return [
         Conformance('DPOTrainer._compute_loss loss_type="sigmoid"', "dpo-loss", dpo_loss),
         Conformance('DPOTrainer._compute_loss "sigmoid" + label_smoothing',

@@ -67,6 +67,7 @@ def low_var_kl(log_probs, reference_log_probs):
 
 
 def conformance() -> list[Conformance]:
+    _core()  # imported once here (seconds); each check's worker process inherits it
     return [
         Conformance("compute_gae_advantage_return", "masked-gae", gae_advantages, "divergence",
                     "the advantages are whitened over the batch inside the function"),
