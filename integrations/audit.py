@@ -79,11 +79,11 @@ def format_table(result: dict) -> str:
     lines = [f"rlspec audit {result['library']} {result['version']}: "
              f"{'conforms up to documented divergences' if result['conforms'] else 'DOES NOT CONFORM'}"
              f" ({len(result['rows'])} checks, {result['seconds']} s)"]
-    header = ("function", "entry", "variant", "verdict")
-    table = [header] + [(r["function"], r["entry"], r["variant"] or "-", r["verdict"])
+    header = ("function", "entry", "check", "variant", "verdict")
+    table = [header] + [(r["function"], r["entry"], r["check"], r["variant"] or "-", r["verdict"])
                         for r in result["rows"]]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
-    for row in table:
+    for row in table if result["rows"] else []:
         lines.append(("  " + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths))).rstrip())
     for r in result["rows"]:
         if not r["passed"]:

@@ -47,8 +47,8 @@ def _lambda_returns(estimator):
 def conformance() -> list[Conformance]:
     from torchrl.objectives.value import functional
 
-    bug = ("IndexError when gamma * lambda = 0: _geom_series_like returns a 1-D tensor that "
-           "the convolution reads as 2-D (docs/integrations.md)")
+    bug = ("IndexError whenever gamma * lambda = 0: the geometric-series helper returns early "
+           "for a ratio of 0 with a tensor the following code cannot index (docs/integrations.md)")
     return [
         Conformance("generalized_advantage_estimate", "gae",
                     _advantages(functional.generalized_advantage_estimate)),
