@@ -163,7 +163,7 @@ def ppo_advantage_normalization(advantages):
 
 
 def conformance() -> list[Conformance]:
-    import stable_baselines3  # noqa: F401  (imported once here; each check's worker inherits it)
+    _ppo()  # SB3 imported and the PPO model built once here; each check's worker inherits them
 
     return [
         Conformance("SquashedDiagGaussianDistribution.log_prob(a, u)", "squashed-gaussian-log-prob",

@@ -96,7 +96,9 @@ def token_log_probs(logits, input_ids):
 
 
 def conformance() -> list[Conformance]:
-    import trl  # noqa: F401  (imported once here; each check's worker inherits it)
+    # imported once here (trl imports lazily; seconds each); each check's worker inherits them
+    from trl import DPOTrainer  # noqa: F401
+    from trl.trainer.utils import selective_log_softmax  # noqa: F401
 
     return [
         Conformance('DPOTrainer._compute_loss loss_type="sigmoid"', "dpo-loss", dpo_loss),
