@@ -78,6 +78,14 @@ def _gaussian_log_density(x: mpmath.mpf, mean, log_std) -> mpmath.mpf:
     return -((x - _mp(mean)) / sigma) ** 2 / 2 - _mp(log_std) - mpmath.log(2 * mpmath.pi) / 2
 
 
+def _summed_over_dimensions(term, mean, log_std, values) -> np.ndarray:
+    """sum_j term(mu_ij, log sigma_ij, x_ij) per row i, in 40-digit mpmath."""
+    mean, log_std, values = (np.asarray(x, dtype=np.float64) for x in (mean, log_std, values))
+    with mpmath.workdps(DIGITS):
+        return np.array([float(mpmath.fsum(term(_mp(m), _mp(s), _mp(x)) for m, s, x in zip(*row)))
+                         for row in zip(mean, log_std, values)])
+
+
 def squashed_gaussian_log_density_epsilon(mean, log_std, pre_tanh,
                                           epsilon: float = SB3_LOG_EPSILON) -> np.ndarray:
     r"""sum_j [log N(u_j; mu_j, sigma_j) - log(1 - tanh(u_j)^2 + eps)] per row.
@@ -86,17 +94,10 @@ def squashed_gaussian_log_density_epsilon(mean, log_std, pre_tanh,
     At u = 20 the correction is log(1e-6 + 1.7e-17), about -13.8155, where the exact
     density has log(1 - tanh^2 20) = -38.6137.
     """
-    mean, log_std, pre_tanh = (np.asarray(x, dtype=np.float64) for x in (mean, log_std, pre_tanh))
-    out = np.zeros(mean.shape[0])
-    with mpmath.workdps(DIGITS):
-        for i in range(mean.shape[0]):
-            total = mpmath.mpf(0)
-            for j in range(mean.shape[1]):
-                u = _mp(pre_tanh[i, j])
-                total += _gaussian_log_density(u, mean[i, j], log_std[i, j]) \
-                    - mpmath.log(1 - mpmath.tanh(u) ** 2 + _mp(epsilon))
-            out[i] = float(total)
-    return out
+    def term(mu, log_sigma, u):
+        return _gaussian_log_density(u, mu, log_sigma) - mpmath.log(1 - mpmath.tanh(u) ** 2 + _mp(epsilon))
+
+    return _summed_over_dimensions(term, mean, log_std, pre_tanh)
 
 
 def squashed_gaussian_log_density_of_action(mean, log_std, actions,
@@ -107,19 +108,13 @@ def squashed_gaussian_log_density_of_action(mean, log_std, actions,
     Example: a = 1 (a saturated action): u = atanh(1 - 2^-52) = 18.368..., so with mu = 0,
     log sigma = 0 the Gaussian term is -169.6180 and the correction -log(1e-6) = +13.8155.
     """
-    mean, log_std, actions = (np.asarray(x, dtype=np.float64) for x in (mean, log_std, actions))
-    bound = 1.0 - FLOAT64_EPSILON
-    out = np.zeros(mean.shape[0])
-    with mpmath.workdps(DIGITS):
-        for i in range(mean.shape[0]):
-            total = mpmath.mpf(0)
-            for j in range(mean.shape[1]):
-                a = _mp(actions[i, j])
-                u = mpmath.atanh(_mp(min(max(actions[i, j], -bound), bound)))
-                total += _gaussian_log_density(u, mean[i, j], log_std[i, j]) \
-                    - mpmath.log(1 - a ** 2 + _mp(epsilon))
-            out[i] = float(total)
-    return out
+    bound = _mp(1.0 - FLOAT64_EPSILON)
+
+    def term(mu, log_sigma, a):
+        u = mpmath.atanh(min(max(a, -bound), bound))
+        return _gaussian_log_density(u, mu, log_sigma) - mpmath.log(1 - a ** 2 + _mp(epsilon))
+
+    return _summed_over_dimensions(term, mean, log_std, actions)
 
 
 # ------------------------------------------------------------------- PPO dual clip

@@ -11,6 +11,7 @@ the bugs each must still reject.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -41,14 +42,12 @@ def _array(draw, shape, low, high, denominator) -> np.ndarray:
 
 # ------------------------------------------------------------ squashed Gaussian (SB3)
 
-def _judge_log_prob_epsilon(case, call, tolerance):
-    expected = oracle.squashed_gaussian_log_density_epsilon(**case.arguments)
-    return compare(expected, call(case.arguments, expected.shape), tolerance)
-
-
-def _judge_log_prob_of_action(case, call, tolerance):
-    expected = oracle.squashed_gaussian_log_density_of_action(**case.arguments)
-    return compare(expected, call(case.arguments, expected.shape), tolerance)
+def _judge_values(expected_of):
+    """A judge that compares the candidate's array with ``expected_of(**arguments)``."""
+    def judge(case, call, tolerance):
+        expected = np.asarray(expected_of(**case.arguments), dtype=np.float64)
+        return compare(expected, call(case.arguments, expected.shape), tolerance)
+    return judge
 
 
 @st.composite
@@ -75,7 +74,7 @@ register_variant(
     of="squashed-gaussian-log-prob", variant="sb3",
     users="Stable-Baselines3 SquashedDiagGaussianDistribution.log_prob(a, u)",
     summary="sum_j log N(u_j; mean_j, sigma_j) - log(1 - tanh(u_j)^2 + 1e-6)",
-    judge=_judge_log_prob_epsilon,
+    judge=_judge_values(oracle.squashed_gaussian_log_density_epsilon),
 )
 register_variant(
     of="squashed-gaussian-log-prob", variant="sb3-from-action",
@@ -83,18 +82,12 @@ register_variant(
     summary="as @sb3, with u = atanh(clip(a, -1 + 2^-52, 1 - 2^-52)) recovered from the action",
     signature="candidate(mean[N, d], log_std[N, d], actions[N, d]) -> log_prob[N] "
               "(actions in [-1, 1], +-1 included)",
-    judge=_judge_log_prob_of_action, make_generated=_action_cases, make_edge_cases=_action_edges,
+    judge=_judge_values(oracle.squashed_gaussian_log_density_of_action),
+    make_generated=_action_cases, make_edge_cases=_action_edges,
 )
 
 
 # ------------------------------------------------------- group advantages, fixed epsilon
-
-def _fixed_epsilon_judge(epsilon: float):
-    def judge(case, call, tolerance):
-        expected = grpo_oracle.group_advantages_exact(case.arguments["rewards"], epsilon)
-        return compare(expected, call(case.arguments, expected.shape), tolerance)
-    return judge
-
 
 for _variant, _epsilon, _users in (("trl", 1e-4, "TRL GRPOTrainer (scale_rewards)"),
                                    ("verl", 1e-6, "verl compute_grpo_outcome_advantage")):
@@ -103,7 +96,8 @@ for _variant, _epsilon, _users in (("trl", 1e-4, "TRL GRPOTrainer (scale_rewards
         summary=f"(r - group mean) / (group sample std + {_epsilon:g}); a group of equal "
                 f"rewards gives 0 (0 / {_epsilon:g})",
         signature="candidate(rewards[n_groups, G]) -> advantages[n_groups, G] (G >= 2)",
-        judge=_fixed_epsilon_judge(_epsilon),
+        judge=_judge_values(functools.partial(grpo_oracle.group_advantages_exact,
+                                              epsilon=_epsilon)),
         make_generated=BATTERIES["dr-grpo-advantages"].make_generated,
         make_edge_cases=BATTERIES["dr-grpo-advantages"].make_edge_cases,
     )
@@ -218,17 +212,11 @@ register_variant(
 )
 
 
-def _judge_sb3_normalization(case, call, tolerance):
-    advantages = case.arguments["advantages"]
-    expected = oracle.advantages_normalized_unless_single(advantages)
-    return compare(expected, call(case.arguments, advantages.shape), tolerance)
-
-
 register_variant(
     of="advantage-normalization", variant="sb3",
     users="Stable-Baselines3 PPO.train (normalize_advantage)",
     summary="(A - mean) / (sample std + 1e-8); a one-element batch is left as it is",
-    judge=_judge_sb3_normalization,
+    judge=_judge_values(oracle.advantages_normalized_unless_single),
 )
 
 
