@@ -7,6 +7,9 @@
   :class:`TrainingMismatch` on a disagreement.
 - :func:`check_verl_gae`: a hook verl users call after ``compute_gae_advantage_return`` with
   its inputs and outputs; checks the whitened advantages and the returns.
+- :func:`check_loss_aggregation`: a hook for any trainer's loss aggregation (verl's
+  ``agg_loss``; TRL's ``loss_type`` aggregations are the same four modes): checks the loss
+  against the exact aggregate of its per-token losses.
 
 Tolerance: SB3 stores its buffer in float32 and computes GAE in float32.  Each step rounds
 by at most 2^-24 relative; the recursion weights step k ahead by (gamma lambda)^k, so the
@@ -111,3 +114,24 @@ def check_verl_gae(token_level_rewards, values, response_mask, gamma, lam, advan
             raise TrainingMismatch(f"verl compute_gae_advantage_return, {name}: "
                                    f"{found.message} (response tokens in row-major order; "
                                    f"spec entry rlhf.masked-gae, variant verl-whitened)")
+
+
+def _numbers(array) -> np.ndarray:
+    return np.asarray(array.detach().cpu().numpy() if hasattr(array, "detach") else array,
+                      dtype=np.float64)
+
+
+def check_loss_aggregation(per_token_loss, mask, mode: str, loss, normaliser=None,
+                           tolerance: float = FLOAT32_TOLERANCE) -> None:
+    """Raise :class:`TrainingMismatch` unless ``loss`` is the ``mode`` aggregate
+    (``token-mean``, ``seq-mean-token-mean``, ``seq-mean-token-sum``,
+    ``seq-mean-token-sum-norm`` with ``normaliser``) of ``per_token_loss`` under ``mask``."""
+    from rlspec.oracles import rlhf as rlhf_oracle
+
+    expected = rlhf_oracle.aggregate_exact(_numbers(per_token_loss), _numbers(mask), mode,
+                                           normaliser).value
+    found = compare(expected, _numbers(loss), tolerance)
+    if found:
+        raise TrainingMismatch(f"loss aggregation {mode}: {found.message} (expected "
+                               f"{float(expected):.6g}, got {float(_numbers(loss)):.6g}; spec "
+                               f"entry agg.{mode})")

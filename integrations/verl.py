@@ -66,6 +66,19 @@ def low_var_kl(log_probs, reference_log_probs):
     return _core().kl_penalty(log_probs, reference_log_probs.detach(), "low_var_kl")
 
 
+def aggregation(mode: str):
+    """``agg_loss(loss_mat, loss_mask, mode)`` in the canonical signature of the check ``mode``
+    (``loss_scale_factor`` is the normaliser of ``seq-mean-token-sum-norm``)."""
+    def candidate(per_token_loss, mask, normaliser=None):
+        extra = {} if normaliser is None else {"loss_scale_factor": normaliser}
+        return _core().agg_loss(per_token_loss, mask.detach(), mode, **extra)
+    candidate.__name__ = candidate.__qualname__ = f"agg_loss_{mode.replace('-', '_')}"
+    return candidate
+
+
+AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
+
+
 def conformance() -> list[Conformance]:
     _core()  # imported once here (seconds); each check's worker process inherits it
     return [
@@ -81,4 +94,5 @@ def conformance() -> list[Conformance]:
         Conformance('kl_penalty(..., "low_var_kl")', "kl-k3", low_var_kl, "divergence",
                     "k3 is clamped to [-10, 10] (and log r to [-20, 20])"),
         Conformance('kl_penalty(..., "low_var_kl")', "kl-k3@verl-low-var", low_var_kl),
+        *[Conformance(f'agg_loss(..., "{mode}")', mode, aggregation(mode)) for mode in AGGREGATIONS],
     ]

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from rlspec.integrations.live import TrainingMismatch, check_verl_gae, sb3_callback_class
+from rlspec.integrations.live import (TrainingMismatch, check_loss_aggregation, check_verl_gae,
+                                     sb3_callback_class)
 
 STEPS = 64  # per rollout: CartPole episodes end inside it, so episode starts are exercised
 
@@ -56,3 +57,17 @@ def test_verl_hook_accepts_verl_gae_and_rejects_a_corrupted_one():
     with pytest.raises(TrainingMismatch, match="advantages"):
         check_verl_gae(rewards, values * mask, mask, 0.9, 0.95, corrupted, returns)
     assert np.isfinite(advantages.numpy()).all()
+
+
+def test_loss_aggregation_hook_accepts_verl_agg_loss_and_rejects_the_wrong_mode():
+    pytest.importorskip("verl.trainer.ppo.core_algos")
+    from verl.trainer.ppo.core_algos import agg_loss
+
+    per_token = torch.tensor([[2.0, 9.0, 9.0, 9.0], [1.0, 1.0, 1.0, 1.0]], dtype=torch.float64)
+    mask = torch.tensor([[1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]], dtype=torch.float64)
+    # token-mean (2 + 4) / 5 = 1.2; seq-mean-token-mean (2 + 1) / 2 = 1.5
+    for mode in ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum"):
+        check_loss_aggregation(per_token, mask, mode, agg_loss(per_token, mask, mode))
+    with pytest.raises(TrainingMismatch, match="seq-mean-token-mean"):
+        check_loss_aggregation(per_token, mask, "seq-mean-token-mean",
+                               agg_loss(per_token, mask, "token-mean"))
