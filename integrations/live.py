@@ -7,6 +7,9 @@
   :class:`TrainingMismatch` on a disagreement.
 - :func:`check_verl_gae`: a hook verl users call after ``compute_gae_advantage_return`` with
   its inputs and outputs; checks the whitened advantages and the returns.
+- :func:`check_group_advantages`: a hook for GRPO trainers (TRL's ``GRPOTrainer`` computes
+  its advantages inside a method; call this with the flat rewards and advantages it logs or
+  returns): checks (r - group mean) / (group std + epsilon), TRL's epsilon by default.
 - :func:`check_loss_aggregation`: a hook for any trainer's loss aggregation (verl's
   ``agg_loss``; TRL's ``loss_type`` aggregations are the same four modes): checks the loss
   against the exact aggregate of its per-token losses.
@@ -114,6 +117,20 @@ def check_verl_gae(token_level_rewards, values, response_mask, gamma, lam, advan
             raise TrainingMismatch(f"verl compute_gae_advantage_return, {name}: "
                                    f"{found.message} (response tokens in row-major order; "
                                    f"spec entry rlhf.masked-gae, variant verl-whitened)")
+
+
+def check_group_advantages(rewards, advantages, group_size: int, epsilon: float = 1e-4,
+                           tolerance: float = FLOAT32_TOLERANCE) -> None:
+    """Raise :class:`TrainingMismatch` unless the flat ``advantages`` of consecutive groups of
+    ``group_size`` completions are the group advantages of ``rewards`` (1e-4: TRL; 1e-6: verl)."""
+    from rlspec.oracles import grpo as grpo_oracle
+
+    grouped = _numbers(rewards).reshape(-1, group_size)
+    expected = grpo_oracle.group_advantages_exact(grouped, epsilon).reshape(-1)
+    found = compare(expected, _numbers(advantages).reshape(-1), tolerance)
+    if found:
+        raise TrainingMismatch(f"group advantages (epsilon {epsilon:g}): {found.message} "
+                               f"(spec entry grpo.group-advantages)")
 
 
 def _numbers(array) -> np.ndarray:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from rlspec.integrations.live import (TrainingMismatch, check_loss_aggregation, check_verl_gae,
-                                     sb3_callback_class)
+from rlspec.integrations.live import (TrainingMismatch, check_group_advantages,
+                                     check_loss_aggregation, check_verl_gae, sb3_callback_class)
 
 STEPS = 64  # per rollout: CartPole episodes end inside it, so episode starts are exercised
 
@@ -71,3 +71,15 @@ def test_loss_aggregation_hook_accepts_verl_agg_loss_and_rejects_the_wrong_mode(
     with pytest.raises(TrainingMismatch, match="seq-mean-token-mean"):
         check_loss_aggregation(per_token, mask, "seq-mean-token-mean",
                                agg_loss(per_token, mask, "token-mean"))
+
+
+def test_group_advantage_hook_accepts_verl_grpo_and_rejects_the_other_epsilon():
+    pytest.importorskip("verl.trainer.ppo.core_algos")
+    from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
+
+    rewards = torch.tensor([[1.0], [0.0], [0.0], [2.0], [2.0], [0.5]], dtype=torch.float64)
+    advantages, _ = compute_grpo_outcome_advantage(rewards, torch.ones_like(rewards),
+                                                   np.array([0, 0, 0, 1, 1, 1]))
+    check_group_advantages(rewards, advantages, group_size=3, epsilon=1e-6)
+    with pytest.raises(TrainingMismatch, match="epsilon 0.0001"):
+        check_group_advantages(rewards, advantages, group_size=3)  # TRL's epsilon
