@@ -293,10 +293,15 @@ def _listing(kind: str) -> list[dict]:
     from rlspec.spec import registry
     if kind == "spec":
         return [entry.summary() for entry in registry.entries()]
-    from rlspec.checks.batteries import BATTERIES
-    return [{"id": entry.id, "alias": entry.check, "summary": BATTERIES[entry.check].summary,
-             "signature": BATTERIES[entry.check].signature, "title": entry.title}
-            for entry in registry.entries()]
+    from rlspec.checks.batteries import BATTERIES, variants_of
+    rows = []
+    for entry in registry.entries():
+        rows.append({"id": entry.id, "alias": entry.check, "summary": BATTERIES[entry.check].summary,
+                     "signature": BATTERIES[entry.check].signature, "title": entry.title})
+        rows += [{"id": f"{entry.id}@{v.variant}", "alias": f"{entry.check}@{v.variant}",
+                  "summary": f"{v.summary} [variant: {v.users}]", "signature": v.signature,
+                  "title": entry.title} for v in variants_of(entry.check) if v.spec_id == entry.id]
+    return rows
 
 
 def _check(arguments) -> int:

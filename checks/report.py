@@ -15,7 +15,8 @@ class Report:
     """The outcome of ``rlspec.check``: pass or fail, how many cases ran, and for a failure
     the minimal counterexample found, with the spec entry it violates.
 
-    ``warnings`` lists what the candidate did that is not a wrong answer but may hurt (it
+    ``variant`` names the library convention judged (``check@variant``), None for the
+    entry's own formula.  ``warnings`` lists what the candidate did that is not a wrong answer but may hurt (it
     wrote into its inputs); ``candidate_output`` is what it printed, cut at both ends.
     """
 
@@ -30,13 +31,15 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     candidate_output: str = ""
     candidate_output_bytes: int = 0
+    variant: str | None = None
 
     def __bool__(self) -> bool:
         return self.passed
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "check": self.check, "spec_id": self.spec_id, "candidate": self.candidate,
+            "check": self.check, "spec_id": self.spec_id, "variant": self.variant,
+            "candidate": self.candidate,
             "passed": self.passed, "cases_run": self.cases_run,
             "seconds": round(self.seconds, 3), "relative_tolerance": self.tolerance,
             "counterexample": jsonable(self.counterexample), "warnings": self.warnings,
@@ -55,8 +58,9 @@ class Report:
 
     def __str__(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
+        judged = self.spec_id + (f"@{self.variant}" if self.variant else "")
         lines = [
-            f"rlspec check {self.spec_id}: {verdict}"
+            f"rlspec check {judged}: {verdict}"
             + (f"  (check {self.check})" if self.check != self.spec_id else ""),
             f"  candidate: {self.candidate}",
             f"  cases run: {self.cases_run} in {self.seconds:.2f} s",

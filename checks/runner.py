@@ -134,7 +134,8 @@ def check(name: str, candidate: Callable | str, *, max_examples: int = DEFAULT_M
           memory_limit: int = DEFAULT_MEMORY_LIMIT_MB) -> Report:
     """Judge ``candidate`` on the check ``name`` and return a :class:`Report`.
 
-    ``name`` is a spec entry ID (``"gae.advantage"``) or a check's alias (``"gae"``); see
+    ``name`` is a spec entry ID (``"gae.advantage"``) or a check's alias (``"gae"``), with
+    ``@variant`` for a library convention (``"ppo.value-clipping@sb3"``); see
     ``rlspec list checks``.  ``candidate`` is a callable in the check's canonical signature,
     or ``"module:function"`` to import in the worker.  ``adapter`` names an input convention
     (``rlspec.checks.adapters.all_adapters()``) and ``rename`` maps canonical argument names
@@ -201,6 +202,7 @@ def check(name: str, candidate: Callable | str, *, max_examples: int = DEFAULT_M
         cases_run=counter["cases"], seconds=time.perf_counter() - started,
         tolerance=tolerance, counterexample=found, warnings=warnings,
         candidate_output=output.text(), candidate_output_bytes=output.size,
+        variant=battery.variant,
     )
 
 

@@ -13,6 +13,13 @@ names the entry that was asked for.
 To add a check: in the chapter's module (any module in this folder is imported), call
 :func:`register` beside the cases and the judge; give it a spec entry whose ``check``
 names it; add a catalogued bug in ``tests/<chapter>/bugs_<chapter>.py`` that it must reject.
+
+**Variants.**  A documented convention that real code deliberately uses (SB3's epsilon
+inside the log of the squashed Gaussian, verl's dual clip) is a *variant* of a check: its
+own exact formula and oracle, addressed as ``ID@variant`` or ``alias@variant``
+(``sac.squashed-gaussian-log-prob@sb3``), described in the entry's "Variants" section and
+registered with :func:`register_variant` (in ``library_variants``).  A variant is never a
+looser tolerance; the report and its JSON name the variant that was judged.
 """
 
 from __future__ import annotations
@@ -38,9 +45,14 @@ class Battery:
     make_generated: Callable
     make_edge_cases: Callable[[], list[Case]]
     make_toy_cases: Callable[[], list[Case]] = list
+    variant: str | None = None
+    users: str = ""
 
 
 BATTERIES: dict[str, Battery] = {}
+#: (check alias, variant name) -> the variant's battery; kept apart from BATTERIES so that
+#: every alias there stays one formula of one entry.
+VARIANTS: dict[tuple[str, str], Battery] = {}
 
 
 def register(**fields) -> None:
@@ -50,10 +62,37 @@ def register(**fields) -> None:
     BATTERIES[fields["name"]] = Battery(**fields)
 
 
+def register_variant(*, of: str, variant: str, users: str, **fields) -> None:
+    """Add the variant ``variant`` of the check ``of`` (an alias): a library convention with
+    its own formula.  ``users`` says who uses it; fields not given (cases, signature) are
+    the base check's."""
+    base = BATTERIES[of]
+    if (of, variant) in VARIANTS:
+        raise ValueError(f"{of}@{variant} is already registered")
+    inherited = {name: getattr(base, name) for name in
+                 ("spec_id", "summary", "signature", "make_generated", "make_edge_cases")}
+    VARIANTS[of, variant] = Battery(name=of, variant=variant, users=users,
+                                    **{**inherited, **fields})
+
+
+def variants_of(alias: str) -> list[Battery]:
+    """The variants of the check ``alias``, by name."""
+    return [VARIANTS[key] for key in sorted(VARIANTS) if key[0] == alias]
+
+
 def find(name: str) -> tuple[Battery, str]:
-    """The battery for a spec entry ID or a check alias, and the entry ID a report names;
-    a UsageError with the closest names and the checks on that topic otherwise."""
+    """The battery for a spec entry ID or a check alias (with ``@variant`` for a variant),
+    and the entry ID a report names; a UsageError with the closest names and the checks on
+    that topic otherwise."""
     from rlspec.spec import registry
+
+    if "@" in name:
+        base_name, variant = name.split("@", 1)
+        battery, spec_id = find(base_name)
+        if (battery.name, variant) not in VARIANTS:
+            known = ", ".join(v.variant for v in variants_of(battery.name)) or "none"
+            raise UsageError(f"{base_name} has no variant {variant!r}; its variants: {known}")
+        return VARIANTS[battery.name, variant], spec_id
 
     entries = {entry.id: entry for entry in registry.entries()}
     if name in entries:

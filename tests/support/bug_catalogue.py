@@ -1,6 +1,6 @@
 """The catalogue of plausible wrong implementations: the bugs people really write.
 
-Each chapter keeps its bugs in ``tests/bugs_<chapter>.py``, registering each with
+Each chapter keeps its bugs in ``tests/support/bugs_<chapter>.py``, registering each with
 ``@bug(check, name)``.  ``tests/check_api/test_bug_catalogue.py`` asserts that every one is rejected
 by its check with a counterexample; a check that let one through could not fail.
 """
