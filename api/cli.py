@@ -100,6 +100,16 @@ def _parser() -> argparse.ArgumentParser:
         delegated.add_argument("arguments", nargs=argparse.REMAINDER)
         delegated.set_defaults(run=_delegated(name))
 
+    from rlspec.integrations import audit as library_audit
+
+    audit = commands.add_parser(
+        "audit", help="judge an installed library's formulas (sb3, torchrl, trl, verl, rlax, "
+                      "cleanrl)",
+        description="Run every applicable check and variant against the installed library and "
+                    "print a conformance table. Exit 0 when only documented divergences remain.")
+    library_audit.add_arguments(audit)
+    audit.set_defaults(run=library_audit.run)
+
     listing = commands.add_parser(
         "list", help="list MDPs, checks or spec entries",
         description="List the named toy MDPs, the checks (spec ID, alias, signature) or the "
