@@ -756,7 +756,7 @@ register(
     name="ppo-clip-loss", spec_id="ppo.clipped-objective",
     summary="-mean_t min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t), value and gradient",
     signature="candidate(log_prob[N], old_log_prob[N], advantages[N], clip_epsilon) -> loss; "
-              "float64 torch tensors in, a 0-d tensor (with its graph) or a float out",
+              "float64 torch tensors in, a 0-d tensor with its graph out",
     judge=_judge_clip_loss, make_generated=_clip_cases, make_edge_cases=_clip_edge_cases,
 )
 register(
@@ -800,7 +800,7 @@ register(
     summary="policy loss + c1 value loss - c2 mean entropy, value targets from the raw advantages",
     signature="candidate(log_prob[N], old_log_prob[N], advantages[N], values[N], old_values[N], "
               "entropy[N], clip_epsilon, value_clip_epsilon (None: no clipping), value_coefficient, "
-              "entropy_coefficient, normalize) -> loss; torch tensors in, a 0-d tensor or a float out",
+              "entropy_coefficient, normalize) -> loss; torch tensors in, a 0-d tensor with its graph out",
     judge=_judge_total_loss, make_generated=_total_loss_cases,
     make_edge_cases=_total_loss_edge_cases,
 )
