@@ -763,7 +763,7 @@ register(
     name="ppo-kl-penalty-loss", spec_id="ppo.kl-penalty",
     summary="-mean_t [r_t A_t - beta KL(pi_old(.|s_t) || pi(.|s_t))] for categorical policies",
     signature="candidate(logits[N, A], old_logits[N, A], actions[N] int64, advantages[N], beta) -> loss; "
-              "torch tensors in, a 0-d tensor or a float out",
+              "torch tensors in, a 0-d tensor with its graph out",
     judge=_judge_kl_penalty, make_generated=_kl_penalty_cases,
     make_edge_cases=_kl_penalty_edge_cases,
 )
@@ -778,7 +778,7 @@ register(
     name="ppo-value-loss", spec_id="ppo.value-clipping",
     summary="1/2 mean_t max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2)",
     signature="candidate(values[N], old_values[N], returns[N], clip_epsilon) -> loss; "
-              "torch tensors in, a 0-d tensor or a float out",
+              "torch tensors in, a 0-d tensor with its graph out",
     judge=_judge_value_clip, make_generated=_value_clip_cases,
     make_edge_cases=_value_clip_edge_cases,
 )
