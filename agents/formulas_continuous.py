@@ -98,6 +98,7 @@ def sac_actor_loss(log_probs, q1, q2, alpha) -> torch.Tensor:
     Haarnoja et al. (2018b), eq. 7 with the reparameterised action (check
     ``sac-actor-loss``).  Example: alpha = 1/2, log pi = -2, critics (4, 6): -5.
     """
+    alpha = alpha.detach() if torch.is_tensor(alpha) else alpha  # trained by its own loss
     return (alpha * log_probs - torch.minimum(q1, q2)).mean()
 
 

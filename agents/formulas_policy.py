@@ -66,6 +66,7 @@ def clipped_surrogate_loss(log_prob, old_log_prob, advantages, clip_epsilon: flo
     :math:`\rho_t = \exp(\log\pi - \log\pi_{old})`; Schulman et al. (2017), eq. 7 (check
     ``ppo-clip-loss``).  Example: rho = 1.5, A = 1, eps = 0.2: L = -1.2.
     """
+    old_log_prob, advantages = old_log_prob.detach(), advantages.detach()  # rollout data
     ratio = torch.exp(log_prob - old_log_prob)
     clipped = ratio.clamp(1.0 - clip_epsilon, 1.0 + clip_epsilon)
     return -torch.minimum(ratio * advantages, clipped * advantages).mean()
@@ -79,6 +80,7 @@ def clipped_value_loss(values, old_values, returns, clip_epsilon: float | None) 
     V_old = 0, R = 0, eps = 1: max(4, 1) / 2 = 2.  ``old_values`` is not read when
     ``clip_epsilon`` is None.
     """
+    old_values, returns = old_values.detach(), returns.detach()  # rollout data
     unclipped = (values - returns).square()
     if clip_epsilon is None:
         return 0.5 * unclipped.mean()
@@ -107,6 +109,7 @@ def ppo_total_loss(log_prob, old_log_prob, advantages, values, old_values, entro
     before normalisation), and :math:`\hat A` is the normalised advantage when
     ``normalize`` (check ``ppo-total-loss``).
     """
+    advantages, old_values = advantages.detach(), old_values.detach()  # rollout data
     returns = advantages + old_values
     policy_advantages = normalize_advantages(advantages) if normalize else advantages
     policy_loss = clipped_surrogate_loss(log_prob, old_log_prob, policy_advantages, clip_epsilon)
