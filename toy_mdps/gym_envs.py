@@ -3,7 +3,8 @@
 ``TabularMDPEnv(mdp)`` samples exactly the MDP's tables:
 
 * ``reset(seed=...)`` draws s_0 from ``mdp.initial_distribution`` with ``self.np_random``;
-* ``step(a)`` draws s' from ``P[s, a, :]``; the reward is ``R[s, a, s']`` when the MDP
+* ``step(a)`` draws s' from ``P[s, a, :]`` (its non-zero entries, so sparse MDPs of any
+  size work); the reward is ``R[s, a, s']`` when the MDP
   was given rewards by transition (``mdp.reward_by_transition``), else ``r(s, a)``;
   ``terminated`` is whether s' is a terminal state; ``truncated`` is always False (the
   registered ids add gymnasium's ``TimeLimit`` with ``max_episode_steps``);
@@ -88,16 +89,13 @@ class TabularMDPEnv(gymnasium.Env):
                 f"{self.mdp.name!r}"
             )
         action = int(action)
-        state = self.state
-        row = self.mdp.transitions[state, action]
-        next_state = int(self.np_random.choice(self.mdp.n_states, p=row))
-        if self.mdp.reward_by_transition is not None:
-            reward = float(self.mdp.reward_by_transition[state, action, next_state])
-        else:
-            reward = float(self.mdp.rewards[state, action])
+        next_states, probabilities, rewards = self.mdp.transition(self.state, action)
+        chosen = int(self.np_random.choice(next_states.size, p=probabilities))
+        next_state = int(next_states[chosen])
         terminated = bool(self.mdp.terminal_states[next_state])
         self.state = next_state
-        return next_state, reward, terminated, False, {"prob": float(row[next_state])}
+        return next_state, float(rewards[chosen]), terminated, False, \
+            {"prob": float(probabilities[chosen])}
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":
