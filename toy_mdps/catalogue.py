@@ -391,22 +391,26 @@ def chain(n_states: int = 5, gamma: float = 0.99, slip_probability: float = 0.2)
         raise ValueError(f"the chain needs at least 2 states, got n_states = {n_states}")
     if not 0.0 <= slip_probability <= 1.0:
         raise ValueError(f"slip_probability must lie in [0, 1], got {slip_probability!r}")
-    last = n_states - 1
-
-    def effect(state: int, action: int) -> tuple[int, float]:
-        if action == 0:
-            return (last, 10.0) if state == last else (state + 1, 0.0)
-        return 0, 2.0
-
-    transitions = np.zeros((n_states, 2, n_states))
-    rewards = np.zeros((n_states, 2, n_states))
-    for state in range(n_states):
-        for action in (0, 1):
-            for performed, probability in ((action, 1.0 - slip_probability),
-                                           (1 - action, slip_probability)):
-                next_state, reward = effect(state, performed)
-                transitions[state, action, next_state] += probability
-                rewards[state, action, next_state] = reward
+    # Built sparse (rows s * 2 + a) and vectorised, so that chain-N works for any N.
+    states = np.arange(n_states)
+    effects = (  # (next state, reward) of each action's effect, for every state at once
+        (np.minimum(states + 1, n_states - 1), np.where(states == n_states - 1, 10.0, 0.0)),
+        (np.zeros(n_states, dtype=np.int64), np.full(n_states, 2.0)),
+    )
+    rows, next_states, probabilities, rewards_of = [], [], [], []
+    for action in (0, 1):
+        for performed, probability in ((action, 1.0 - slip_probability),
+                                       (1 - action, slip_probability)):
+            rows.append(states * 2 + action)
+            next_states.append(effects[performed][0])
+            probabilities.append(np.full(n_states, probability))
+            rewards_of.append(effects[performed][1])
+    # The two effects never share a next state (s + 1 or the last state vs 0), so no
+    # (s, a, s') entry is listed twice and R holds one reward per entry.
+    index = (np.concatenate(rows), np.concatenate(next_states))
+    shape = (2 * n_states, n_states)
+    transitions = scipy.sparse.csr_matrix((np.concatenate(probabilities), index), shape=shape)
+    rewards = scipy.sparse.csr_matrix((np.concatenate(rewards_of), index), shape=shape)
     return TabularMDP(
         transitions, rewards, gamma,
         initial_distribution=_point_mass(n_states, 0),

@@ -19,6 +19,12 @@ when ``rlspec.toy_mdps`` is imported, so both of these work::
 
     import rlspec.toy_mdps; gymnasium.make("rlspec/sb-gridworld-5x5-v0")
     gymnasium.make("rlspec.toy_mdps:rlspec/sb-gridworld-5x5-v0")  # imports it first
+
+The large generated MDPs (``rlspec.toy_mdps.large``) are registered as
+``rlspec/large-<kind>-v0`` taking ``size`` (states) and ``seed`` (of the generator, not of
+``reset``), with no episode cap unless ``max_episode_steps`` is passed::
+
+    gymnasium.make("rlspec/large-grid-v0", size=10_000, seed=0, max_episode_steps=5_000)
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Any
 import gymnasium
 from gymnasium import spaces
 
-from rlspec.toy_mdps import catalogue
+from rlspec.toy_mdps import catalogue, large
 from rlspec.toy_mdps.mdp import TabularMDP
 
 #: Episode cap the registered ids put on every environment (via ``TimeLimit``).
@@ -119,8 +125,15 @@ class TabularMDPEnv(gymnasium.Env):
         return "\n".join(lines) + "\n"
 
 
+def large_environment(kind: str, size: int = 10_000, seed: int = 0,
+                      render_mode: str | None = None) -> TabularMDPEnv:
+    """The entry point of ``rlspec/large-<kind>-v0``: ``TabularMDPEnv(make_large(...))``."""
+    return TabularMDPEnv(large.make_large(kind, size, seed), render_mode=render_mode)
+
+
 def register_environments() -> list[str]:
-    """Register ``rlspec/<name>-v0`` for every catalogue name; idempotent.
+    """Register ``rlspec/<name>-v0`` for every catalogue name and ``rlspec/large-<kind>-v0``
+    for every kind of large MDP; idempotent.
 
     An id that is already registered is left alone (so a second import neither warns nor
     fails).  Returns the ids.
@@ -135,5 +148,11 @@ def register_environments() -> list[str]:
                 kwargs={"mdp": name},
                 max_episode_steps=MAX_EPISODE_STEPS,
             )
+        ids.append(identifier)
+    for kind in large.LARGE_MDPS:
+        identifier = env_id(f"large-{kind}")
+        if identifier not in gymnasium.envs.registry:
+            gymnasium.register(id=identifier, entry_point=large_environment,
+                               kwargs={"kind": kind})
         ids.append(identifier)
     return ids
