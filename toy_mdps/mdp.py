@@ -298,9 +298,20 @@ def state_graph(transition_matrix) -> scipy.sparse.csr_matrix:
 
 
 def reachable_states(graph, sources: np.ndarray) -> np.ndarray:
-    """Mask of the nodes reachable from the mask ``sources`` along the directed ``graph``.
+    """Mask of the nodes reachable from the mask ``sources`` along the directed ``graph``."""
+    return breadth_first_predecessors(graph, sources) != UNREACHED
 
-    A breadth-first search from one extra node wired to every source.
+
+#: The predecessor :func:`breadth_first_predecessors` gives a node it never reached.
+UNREACHED = -9999
+
+
+def breadth_first_predecessors(graph, sources: np.ndarray) -> np.ndarray:
+    """``predecessor[v]``: the node from which a breadth-first search from the mask
+    ``sources`` along the directed ``graph`` first reached v (so following predecessors
+    gives a shortest path back to a source); ``len(sources)`` for the sources themselves and
+    :data:`UNREACHED` for nodes it cannot reach.  One search from an extra node wired to
+    every source, O(edges).
     """
     graph = scipy.sparse.csr_matrix(graph)
     size = graph.shape[0]
@@ -311,11 +322,11 @@ def reachable_states(graph, sources: np.ndarray) -> np.ndarray:
          (np.concatenate([edges.row, np.full(starts.size, size)]),
           np.concatenate([edges.col, starts]))),
         shape=(size + 1, size + 1))
-    order = scipy.sparse.csgraph.breadth_first_order(
-        extended, size, directed=True, return_predecessors=False)
-    reached = np.zeros(size + 1, dtype=bool)
-    reached[order] = True
-    return reached[:size]
+    _, predecessors = scipy.sparse.csgraph.breadth_first_order(
+        extended, size, directed=True, return_predecessors=True)
+    predecessors = predecessors[:size].astype(np.int64)
+    predecessors[predecessors < 0] = UNREACHED
+    return predecessors
 
 
 def sparse_transitions(matrix, n_states: int, n_actions: int) -> scipy.sparse.csr_matrix:
