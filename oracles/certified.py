@@ -324,21 +324,17 @@ def _require_termination(markov: scipy.sparse.csr_matrix, fixed: np.ndarray) -> 
             f"{stuck[:10].tolist()}), so its undiscounted return is undefined there")
 
 
-def terminating_policy(mdp: TabularMDP, fixed: np.ndarray) -> np.ndarray:
-    """A deterministic policy that reaches a fixed state with probability 1 from every state.
+def shortest_path_policy(mdp: TabularMDP, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A deterministic policy heading for the ``targets`` mask along shortest paths, and the
+    mask of states that cannot reach a target (their action is 0).
 
-    A breadth-first search backwards from the fixed states gives each state a successor one
-    step closer to them; the state takes an action that moves there with positive
-    probability.  Every step then has a positive chance of shortening the distance, so
-    the policy terminates (the distance is a finite Markov-chain potential).
+    A breadth-first search backwards from the targets gives each state a successor one
+    step closer; the state takes an action that moves there with positive probability.
+    Every step then has a positive chance of shortening the distance, so the policy
+    reaches the targets with probability 1 from every state that can reach them.
     """
     matrix = mdp.transition_matrix
-    closer = breadth_first_predecessors(state_graph(matrix).T, fixed)
-    stuck = np.flatnonzero((closer == UNREACHED) & ~fixed)
-    if stuck.size:
-        raise NonTerminatingPolicyError(
-            f"gamma = 1 but {stuck.size} states (first: {stuck[:10].tolist()}) cannot reach "
-            f"an absorbing zero-reward state under any policy")
+    closer = breadth_first_predecessors(state_graph(matrix).T, targets)
     row_of_entry = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
     state_of_entry = row_of_entry // mdp.n_actions
     leads_closer = (matrix.indices == closer[state_of_entry]) & (matrix.data > 0)
@@ -346,7 +342,36 @@ def terminating_policy(mdp: TabularMDP, fixed: np.ndarray) -> np.ndarray:
     # reversed so that the first matching entry of each state is written last and wins
     hits = np.flatnonzero(leads_closer)[::-1]
     actions[state_of_entry[hits]] = row_of_entry[hits] % mdp.n_actions
-    return actions
+    return actions, (closer == UNREACHED) & ~targets
+
+
+def start_policy(mdp: TabularMDP, fixed: np.ndarray) -> np.ndarray:
+    """Where policy iteration starts; any start gives the same certified answer, a good one
+    saves iterations.
+
+    Policy iteration improves a state only when some action is strictly better, so on a
+    large grid whose far states all tie (every action costs -1 and none reaches the goal
+    yet) the improvement would creep one cell per iteration.  So the start heads for the
+    states that matter along shortest paths: the absorbing states with gamma = 1 (then
+    the start policy terminates, as policy iteration needs) or when every reward costs,
+    else the states with the highest immediate reward; states that cannot reach them,
+    and the targets themselves, take the action of highest immediate reward.
+    """
+    greedy = np.argmax(mdp.rewards, axis=1)
+    live = ~fixed
+    best = mdp.rewards.max(axis=1)
+    if mdp.gamma == 1.0 or not live.any() or np.all(mdp.rewards[live] < 0.0):
+        targets = fixed
+    else:
+        targets = live & (best == best[live].max())
+    actions, unreached = shortest_path_policy(mdp, targets)
+    if mdp.gamma == 1.0 and unreached.any():
+        stuck = np.flatnonzero(unreached)
+        raise NonTerminatingPolicyError(
+            f"gamma = 1 but {stuck.size} states (first: {stuck[:10].tolist()}) cannot reach "
+            f"an absorbing zero-reward state under any policy")
+    keep_greedy = unreached | (targets & live)
+    return np.where(keep_greedy, greedy, actions)
 
 
 def _expected_steps(mdp: TabularMDP, markov, free) -> tuple[np.ndarray, float]:
@@ -401,7 +426,7 @@ def _lookahead_certified(mdp: TabularMDP, v: CertifiedValues) -> CertifiedValues
     return CertifiedValues(q, bound, v.residual, v.method + "; Q = r + gamma P V")
 
 
-def optimal_policy(mdp: TabularMDP, start_policy=None) -> CertifiedPolicy:
+def optimal_policy(mdp: TabularMDP, start=None) -> CertifiedPolicy:
     """Policy iteration with warm-started sparse solves, then the optimality certificate.
 
     Improvement switches an action only when it is better by more than the rounding of
@@ -409,12 +434,7 @@ def optimal_policy(mdp: TabularMDP, start_policy=None) -> CertifiedPolicy:
     policy is the greedy one for the immediate reward unless ``start_policy`` is given.
     """
     fixed = fixed_states(mdp)
-    if start_policy is not None:
-        actions = np.asarray(start_policy)
-    elif mdp.gamma == 1.0:
-        actions = terminating_policy(mdp, fixed)
-    else:
-        actions = np.argmax(mdp.rewards, axis=1)
+    actions = start_policy(mdp, fixed) if start is None else np.asarray(start)
     values = None
     for _ in range(MAX_POLICY_ITERATIONS):
         pi = policy_probabilities(mdp, actions)
