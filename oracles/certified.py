@@ -61,8 +61,9 @@ from rlspec.toy_mdps.mdp import (
 )
 
 __all__ = ["CertifiedValues", "CertifiedPolicy", "UncertifiableError", "evaluate_policy",
-           "action_values", "optimal_values", "optimal_action_values", "optimal_policy",
-           "state_occupancy", "state_action_occupancy"]
+           "certify_policy_values", "certify_optimal_values", "action_values",
+           "optimal_values", "optimal_action_values", "optimal_policy", "state_occupancy",
+           "state_action_occupancy"]
 
 UNIT_ROUNDOFF = float(np.finfo(np.float64).eps) / 2
 
@@ -403,15 +404,54 @@ def evaluate_policy(mdp: TabularMDP, policy, start: np.ndarray | None = None
     if mdp.gamma == 1.0:
         _require_termination(markov, fixed)
     values = _solve_policy(mdp, markov, reward, ~fixed, start)
+    return certify_policy_values(mdp, pi, values, "linear solve")
+
+
+def certify_policy_values(mdp: TabularMDP, policy, values, method: str = "given values"
+                          ) -> CertifiedValues:
+    """A proven bound on ``max |values - V^pi|`` for values from anywhere (a user's solver).
+
+    gamma < 1: ``rho / (1 - beta)``, with beta = gamma unless ``values`` is exactly 0 on
+    the absorbing zero-reward states (then the smaller modulus of the other states).
+    gamma = 1: ``rho * ||tau||`` (needs exact zeros there, the spec's convention).
+    """
+    pi = policy_probabilities(mdp, policy)
+    values = validation.as_float_array(values, "values V[s]", ndim=1)
+    validation.check_shape(values, (mdp.n_states,), "values V[s]")
+    fixed = fixed_states(mdp)
     rho = policy_residual(mdp, pi, values)
+    zero_where_fixed = bool(np.all(values[fixed] == 0.0))
     if mdp.gamma < 1.0:
-        beta = discounted_modulus(mdp, fixed)
+        beta = discounted_modulus(mdp, fixed) if zero_where_fixed else mdp.gamma
         return CertifiedValues(values, round_up(rho / (1.0 - beta)), rho,
-                               f"linear solve; residual / (1 - beta), beta = {beta:.6g}")
+                               f"{method}; residual / (1 - beta), beta = {beta:.6g}")
+    if not zero_where_fixed:
+        raise UncertifiableError("gamma = 1: values must be exactly 0 on the absorbing "
+                                 "zero-reward states to be certified")
+    markov, _ = policy_matrix(mdp, pi)
+    _require_termination(markov, fixed)
     _, tau_bound = _expected_steps(mdp, markov, ~fixed)
     return CertifiedValues(values, round_up(rho * tau_bound), rho,
-                           f"linear solve; residual * expected steps to termination "
+                           f"{method}; residual * expected steps to termination "
                            f"(<= {tau_bound:.6g})")
+
+
+def certify_optimal_values(mdp: TabularMDP, values) -> CertifiedValues:
+    """A proven bound on ``max |values - V*|`` for values from anywhere (a user's solver).
+
+    The optimality residual certifies them (module docstring); with gamma = 1 the greedy
+    policy's values are certified first, as the shortest-path certificate needs.
+    """
+    values = validation.as_float_array(values, "values V[s]", ndim=1)
+    validation.check_shape(values, (mdp.n_states,), "values V[s]")
+    fixed = fixed_states(mdp)
+    if mdp.gamma < 1.0:
+        return _certify_optimal(mdp, CertifiedValues(values, 0.0, 0.0, "given values"),
+                                None, fixed)
+    q, _ = lookahead(mdp, values)
+    greedy = np.argmax(q, axis=1)
+    markov, _ = policy_matrix(mdp, policy_probabilities(mdp, greedy))
+    return _certify_optimal(mdp, certify_policy_values(mdp, greedy, values), markov, fixed)
 
 
 def action_values(mdp: TabularMDP, policy) -> CertifiedValues:
@@ -468,7 +508,7 @@ def _certify_optimal(mdp: TabularMDP, v: CertifiedValues, markov, fixed) -> Cert
     residual, _, _ = optimality_residual(mdp, v.values)
     rho = round_up(float(residual.max()))
     if mdp.gamma < 1.0:
-        beta = discounted_modulus(mdp, fixed)
+        beta = discounted_modulus(mdp, fixed) if np.all(v.values[fixed] == 0.0) else mdp.gamma
         return CertifiedValues(v.values, round_up(rho / (1.0 - beta)), rho,
                                f"policy iteration; optimality residual / (1 - beta), "
                                f"beta = {beta:.6g}")

@@ -150,7 +150,7 @@ def frozenlake(side: int, seed: int = 0, *, gamma: float = 0.99) -> TabularMDP:
 
     Source: gymnasium ``FrozenLake-v1`` with ``desc=generate_random_map(side, seed=seed)``
     and ``is_slippery=True``: action a moves in direction a, a - 1 or a + 1 (mod 4) with
-    probability 1/3 each (actions 0 left, 1 down, 2 right, 3 up), staying put at the edge;
+    probability 1/3 each (gymnasium's floats: 1/3, and (1 - 1/3) / 2 for the slips) (actions 0 left, 1 down, 2 right, 3 up), staying put at the edge;
     reward 1 on entering the goal G; the holes H and the goal end the episode.  The
     tables equal ``from_gymnasium_table`` of that environment's ``P`` (a test checks it);
     built here vectorised because the Python table of a 10^6-cell map takes minutes.
@@ -161,8 +161,12 @@ def frozenlake(side: int, seed: int = 0, *, gamma: float = 0.99) -> TabularMDP:
     letters = desc.reshape(-1)
     terminal = (letters == "H") | (letters == "G")
     destinations = grid_destinations(np.zeros((side, side), dtype=bool), FROZENLAKE_MOVES)
-    outcomes = [tuple(((action + turn) % 4, 1.0 / 3.0) for turn in (-1, 0, 1))
-                for action in range(4)]
+    # gymnasium's own numbers: success_rate = 1/3, fail_rate = (1 - success_rate) / 2, which
+    # is one ulp above 1/3 in float64; using them keeps the tables bit-identical.
+    success_rate = 1.0 / 3.0
+    fail_rate = (1.0 - success_rate) / 2.0
+    outcomes = [(((action - 1) % 4, fail_rate), (action, success_rate),
+                 ((action + 1) % 4, fail_rate)) for action in range(4)]
     transitions = outcome_matrix(destinations, outcomes, terminal)
     # Two outcomes never land on G together: the only shared landing cell is the
     # non-terminal cell itself (bumps), so summing duplicates leaves R at 0 or 1.
@@ -246,3 +250,30 @@ def describe_large(name: str) -> str:
     """One line for ``rlspec list mdps``, without building the MDP."""
     kind, size, seed = parse_large_name(name)
     return f"{name}: {LARGE_MDPS[kind]}; about {size} states, seed {seed} (any size works)"
+
+
+#: (kind, size) of the large cases :func:`large_cases` yields, smallest first.
+LARGE_CASE_SIZES: tuple[tuple[str, int], ...] = (
+    ("random", 10_000), ("grid", 10_000), ("frozenlake", 2_500), ("chain", 10_000),
+    ("random", 100_000), ("grid", 100_000),
+)
+
+
+def large_cases(max_states: int = 100_000, seed: int = 0, with_policy: bool = True):
+    """Yield ``(label, mdp, policy)`` (or ``(label, mdp)``) for the large-MDP checks.
+
+    The MDPs of :data:`LARGE_CASE_SIZES` with at most ``max_states`` states, smallest
+    first, so a caller with a time budget per case can stop at the first that runs over.
+    The policy is a seeded random deterministic one (one action per state), which no
+    solver can guess by symmetry.
+    """
+    for kind, size in LARGE_CASE_SIZES:
+        if size > max_states:
+            continue
+        mdp = make_large(kind, size, seed)
+        label = f"large-{kind}-{size}-seed{seed}"
+        if not with_policy:
+            yield label, mdp
+            continue
+        rng = np.random.default_rng(seed)
+        yield label, mdp, rng.integers(0, mdp.n_actions, size=mdp.n_states)
