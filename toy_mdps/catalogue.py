@@ -28,8 +28,9 @@ import re
 from collections.abc import Callable
 
 import numpy as np
+import scipy.sparse
 
-from rlspec.toy_mdps.mdp import InvalidMDPError, TabularMDP
+from rlspec.toy_mdps.mdp import InvalidMDPError, TabularMDP, reachable_states, state_graph
 
 #: The four compass moves of the hand-written grid worlds, in action order.
 GRID_MOVES: dict[str, tuple[int, int]] = {
@@ -391,22 +392,26 @@ def chain(n_states: int = 5, gamma: float = 0.99, slip_probability: float = 0.2)
         raise ValueError(f"the chain needs at least 2 states, got n_states = {n_states}")
     if not 0.0 <= slip_probability <= 1.0:
         raise ValueError(f"slip_probability must lie in [0, 1], got {slip_probability!r}")
-    last = n_states - 1
-
-    def effect(state: int, action: int) -> tuple[int, float]:
-        if action == 0:
-            return (last, 10.0) if state == last else (state + 1, 0.0)
-        return 0, 2.0
-
-    transitions = np.zeros((n_states, 2, n_states))
-    rewards = np.zeros((n_states, 2, n_states))
-    for state in range(n_states):
-        for action in (0, 1):
-            for performed, probability in ((action, 1.0 - slip_probability),
-                                           (1 - action, slip_probability)):
-                next_state, reward = effect(state, performed)
-                transitions[state, action, next_state] += probability
-                rewards[state, action, next_state] = reward
+    # Built sparse (rows s * 2 + a) and vectorised, so that chain-N works for any N.
+    states = np.arange(n_states)
+    effects = (  # (next state, reward) of each action's effect, for every state at once
+        (np.minimum(states + 1, n_states - 1), np.where(states == n_states - 1, 10.0, 0.0)),
+        (np.zeros(n_states, dtype=np.int64), np.full(n_states, 2.0)),
+    )
+    rows, next_states, probabilities, rewards_of = [], [], [], []
+    for action in (0, 1):
+        for performed, probability in ((action, 1.0 - slip_probability),
+                                       (1 - action, slip_probability)):
+            rows.append(states * 2 + action)
+            next_states.append(effects[performed][0])
+            probabilities.append(np.full(n_states, probability))
+            rewards_of.append(effects[performed][1])
+    # The two effects never share a next state (s + 1 or the last state vs 0), so no
+    # (s, a, s') entry is listed twice and R holds one reward per entry.
+    index = (np.concatenate(rows), np.concatenate(next_states))
+    shape = (2 * n_states, n_states)
+    transitions = scipy.sparse.csr_matrix((np.concatenate(probabilities), index), shape=shape)
+    rewards = scipy.sparse.csr_matrix((np.concatenate(rewards_of), index), shape=shape)
     return TabularMDP(
         transitions, rewards, gamma,
         initial_distribution=_point_mass(n_states, 0),
@@ -460,10 +465,42 @@ def model_from_gymnasium(
 ) -> TabularMDP:
     """A :class:`TabularMDP` read from a toy-text env's table ``env.unwrapped.P``.
 
-    ``P[s][a]`` is a list of ``(probability, next_state, reward, terminated)``.
+    The initial distribution is the env's ``initial_state_distrib``; the table becomes an
+    MDP as :func:`from_gymnasium_table` describes.
+    """
+    import gymnasium
 
-    * ``transitions[s, a, s']`` sums the probabilities of the entries that lead to s'
-      (FrozenLake lists the same next state twice when a slip bumps into a wall).
+    env = gymnasium.make(env_id, **(make_kwargs or {}))
+    try:
+        base = env.unwrapped
+        table = base.P
+        initial = np.asarray(base.initial_state_distrib, dtype=np.float64)
+        n_states, n_actions = int(base.observation_space.n), int(base.action_space.n)
+    finally:
+        env.close()
+    return from_gymnasium_table(
+        table, n_states, n_actions, gamma, initial,
+        state_labels=state_labels, action_labels=action_labels, grid_shape=grid_shape,
+        name=name or env_id,
+    )
+
+
+def from_gymnasium_table(
+    table,
+    n_states: int,
+    n_actions: int,
+    gamma: float,
+    initial_distribution,
+    *,
+    state_labels=None,
+    action_labels=None,
+    grid_shape: tuple[int, int] | None = None,
+    name: str = "",
+) -> TabularMDP:
+    """A sparse :class:`TabularMDP` from gymnasium's ``P[s][a] = [(p, s', r, terminated), ...]``.
+
+    * ``P[s, a, s']`` sums the probabilities of the entries that lead to s' (FrozenLake
+      lists the same next state twice when a slip bumps into a wall).
     * ``R[s, a, s']`` is the entries' reward; entries for the same (s, a, s') with
       different rewards raise :class:`InvalidMDPError`, since R[s, a, s'] could not hold them.
     * gymnasium flags ``terminated`` on the transition *into* a terminal cell, and the
@@ -478,51 +515,48 @@ def model_from_gymnasium(
       only from a terminal state, and moving the taxi onto the destination from them is
       not flagged ``terminated`` in gymnasium's table.  In the MDP they enter the
       terminal state, as from any other state.
-    * The initial distribution is the env's ``initial_state_distrib``.
+
+    Memory is linear in the number of entries, so tables of any size convert (at the speed
+    of a Python loop over the entries, about a million a second).
+
+    Example: one state that ends the episode with reward 1 and a goal state,
+    ``P = {0: {0: [(1.0, 1, 1.0, True)]}, 1: {0: [(1.0, 1, 0.0, True)]}}``, gives
+    ``P[0, 0, 1] = 1``, ``R[0, 0, 1] = 1`` and state 1 terminal (absorbing, reward 0).
     """
-    import gymnasium
-
-    env = gymnasium.make(env_id, **(make_kwargs or {}))
-    try:
-        base = env.unwrapped
-        table = base.P
-        initial = np.asarray(base.initial_state_distrib, dtype=np.float64)
-        n_states, n_actions = int(base.observation_space.n), int(base.action_space.n)
-    finally:
-        env.close()
-
-    transitions = np.zeros((n_states, n_actions, n_states))
-    rewards = np.zeros((n_states, n_actions, n_states))
-    reward_seen: dict[tuple[int, int, int], float] = {}
-    terminal: set[int] = set()
+    terminal = {int(next_state)
+                for state in range(n_states) for action in range(n_actions)
+                for _, next_state, _, terminated in table[state][action] if terminated}
+    entries: dict[tuple[int, int], list[float]] = {}  # (row s*A+a, s') -> [p, reward]
     for state in range(n_states):
         for action in range(n_actions):
-            for probability, next_state, reward, terminated in table[state][action]:
-                key = (state, action, int(next_state))
-                if key in reward_seen and reward_seen[key] != reward:
+            row = state * n_actions + action
+            if state in terminal:
+                entries[(row, state)] = [1.0, 0.0]
+                continue
+            for probability, next_state, reward, _ in table[state][action]:
+                key = (row, int(next_state))
+                if key in entries and entries[key][1] != reward:
                     raise InvalidMDPError(
-                        f"{env_id}: the table lists (s, a, s') = {key} with rewards "
-                        f"{reward_seen[key]} and {reward}; R[s, a, s'] cannot hold both"
-                    )
-                reward_seen[key] = reward
-                transitions[key] += probability
-                rewards[key] = reward
-                if terminated:
-                    terminal.add(int(next_state))
-    for state in terminal:
-        transitions[state] = 0.0
-        transitions[state, :, state] = 1.0
-        rewards[state] = 0.0
+                        f"{name}: the table lists (s, a, s') = ({state}, {action}, "
+                        f"{int(next_state)}) with rewards {entries[key][1]} and {reward}; "
+                        f"R[s, a, s'] cannot hold both")
+                entries.setdefault(key, [0.0, float(reward)])[0] += probability
+    keys = np.array(list(entries), dtype=np.int64).reshape(-1, 2)
+    values = np.array(list(entries.values()), dtype=np.float64).reshape(-1, 2)
+    shape = (n_states * n_actions, n_states)
+    transitions = scipy.sparse.csr_matrix((values[:, 0], (keys[:, 0], keys[:, 1])), shape=shape)
+    rewards = scipy.sparse.csr_matrix((values[:, 1], (keys[:, 0], keys[:, 1])), shape=shape)
 
-    reachable = _reachable_states(transitions, initial)
-    for state in reachable:
+    initial = np.asarray(initial_distribution, dtype=np.float64)
+    reachable = reachable_states(state_graph(transitions), initial > 0)
+    for state in np.flatnonzero(reachable):
         if state in terminal:
             continue
         for action in range(n_actions):
             for _, next_state, _, terminated in table[state][action]:
                 if bool(terminated) != (int(next_state) in terminal):
                     raise InvalidMDPError(
-                        f"{env_id}: from reachable state {state}, action {action} leads to "
+                        f"{name}: from reachable state {state}, action {action} leads to "
                         f"{int(next_state)} with terminated={terminated}, but that state "
                         f"is {'' if int(next_state) in terminal else 'not '}terminal"
                     )
@@ -536,17 +570,6 @@ def model_from_gymnasium(
         grid_shape=grid_shape,
         name=name,
     )
-
-
-def _reachable_states(transitions: np.ndarray, initial: np.ndarray) -> list[int]:
-    """States reachable with positive probability from the support of ``initial``."""
-    reached = initial > 0
-    can_move = (transitions > 0).any(axis=1)  # can_move[s, s_next]
-    while True:
-        grown = reached | can_move[reached].any(axis=0)
-        if np.array_equal(grown, reached):
-            return np.flatnonzero(reached).tolist()
-        reached = grown
 
 
 def frozenlake(map_name: str = "4x4", gamma: float = 0.99) -> TabularMDP:

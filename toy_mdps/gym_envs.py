@@ -3,7 +3,8 @@
 ``TabularMDPEnv(mdp)`` samples exactly the MDP's tables:
 
 * ``reset(seed=...)`` draws s_0 from ``mdp.initial_distribution`` with ``self.np_random``;
-* ``step(a)`` draws s' from ``P[s, a, :]``; the reward is ``R[s, a, s']`` when the MDP
+* ``step(a)`` draws s' from ``P[s, a, :]`` (its non-zero entries, so sparse MDPs of any
+  size work); the reward is ``R[s, a, s']`` when the MDP
   was given rewards by transition (``mdp.reward_by_transition``), else ``r(s, a)``;
   ``terminated`` is whether s' is a terminal state; ``truncated`` is always False (the
   registered ids add gymnasium's ``TimeLimit`` with ``max_episode_steps``);
@@ -18,6 +19,12 @@ when ``rlspec.toy_mdps`` is imported, so both of these work::
 
     import rlspec.toy_mdps; gymnasium.make("rlspec/sb-gridworld-5x5-v0")
     gymnasium.make("rlspec.toy_mdps:rlspec/sb-gridworld-5x5-v0")  # imports it first
+
+The large generated MDPs (``rlspec.toy_mdps.large``) are registered as
+``rlspec/large-<kind>-v0`` taking ``size`` (states) and ``seed`` (of the generator, not of
+``reset``), with no episode cap unless ``max_episode_steps`` is passed::
+
+    gymnasium.make("rlspec/large-grid-v0", size=10_000, seed=0, max_episode_steps=5_000)
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import Any
 import gymnasium
 from gymnasium import spaces
 
-from rlspec.toy_mdps import catalogue
+from rlspec.toy_mdps import catalogue, large
 from rlspec.toy_mdps.mdp import TabularMDP
 
 #: Episode cap the registered ids put on every environment (via ``TimeLimit``).
@@ -88,16 +95,13 @@ class TabularMDPEnv(gymnasium.Env):
                 f"{self.mdp.name!r}"
             )
         action = int(action)
-        state = self.state
-        row = self.mdp.transitions[state, action]
-        next_state = int(self.np_random.choice(self.mdp.n_states, p=row))
-        if self.mdp.reward_by_transition is not None:
-            reward = float(self.mdp.reward_by_transition[state, action, next_state])
-        else:
-            reward = float(self.mdp.rewards[state, action])
+        next_states, probabilities, rewards = self.mdp.transition(self.state, action)
+        chosen = int(self.np_random.choice(next_states.size, p=probabilities))
+        next_state = int(next_states[chosen])
         terminated = bool(self.mdp.terminal_states[next_state])
         self.state = next_state
-        return next_state, reward, terminated, False, {"prob": float(row[next_state])}
+        return next_state, float(rewards[chosen]), terminated, False, \
+            {"prob": float(probabilities[chosen])}
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":
@@ -121,8 +125,15 @@ class TabularMDPEnv(gymnasium.Env):
         return "\n".join(lines) + "\n"
 
 
+def large_environment(kind: str, size: int = 10_000, seed: int = 0,
+                      render_mode: str | None = None) -> TabularMDPEnv:
+    """The entry point of ``rlspec/large-<kind>-v0``: ``TabularMDPEnv(make_large(...))``."""
+    return TabularMDPEnv(large.make_large(kind, size, seed), render_mode=render_mode)
+
+
 def register_environments() -> list[str]:
-    """Register ``rlspec/<name>-v0`` for every catalogue name; idempotent.
+    """Register ``rlspec/<name>-v0`` for every catalogue name and ``rlspec/large-<kind>-v0``
+    for every kind of large MDP; idempotent.
 
     An id that is already registered is left alone (so a second import neither warns nor
     fails).  Returns the ids.
@@ -137,5 +148,11 @@ def register_environments() -> list[str]:
                 kwargs={"mdp": name},
                 max_episode_steps=MAX_EPISODE_STEPS,
             )
+        ids.append(identifier)
+    for kind in large.LARGE_MDPS:
+        identifier = env_id(f"large-{kind}")
+        if identifier not in gymnasium.envs.registry:
+            gymnasium.register(id=identifier, entry_point=large_environment,
+                               kwargs={"kind": kind})
         ids.append(identifier)
     return ids
