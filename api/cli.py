@@ -68,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
         "solve", help="print the exact values of a named toy MDP",
         description="Solve a named toy MDP exactly (linear solve for a policy's values, linear "
                     "program for the optimal ones). Grid worlds print as grids.")
-    solve.add_argument("mdp", help="an MDP name from `rlspec list mdps`")
+    solve.add_argument("mdp", help="an MDP name from `rlspec list mdps`; large-<kind>-<size>"
+                                   "[-seed<k>] is built sparse and solved with a proven bound")
     solve.add_argument("--policy", choices=["random", "optimal"], default="optimal",
                        help="the equiprobable random policy or an optimal one (default)")
     solve.add_argument("--gamma", type=float, default=None, help="override the discount")
@@ -177,8 +178,8 @@ def _adapter_names() -> list[str]:
 
 
 def _verify(arguments) -> int:
-    from rlspec.spec import registry
     from rlspec.checks.verify import verify
+    from rlspec.spec import registry
 
     for spec_id in arguments.ids:
         try:
@@ -219,10 +220,15 @@ def _print_verification_row(result, first: bool) -> None:
 
 
 def _solve(arguments) -> int:
+    if arguments.mdp.startswith("large-"):  # sparse: the certified solvers and their bound
+        from rlspec import solve_large
+        return solve_large.run(arguments)
     import numpy as np
-
-    from rlspec.oracles.methods.linear_program import optimal_action_values_lp, optimal_actions
     from rlspec.oracles.dynamic_programming import action_values, evaluate_policy
+    from rlspec.oracles.methods.linear_program import (
+        optimal_action_values_lp,
+        optimal_actions,
+    )
     from rlspec.toy_mdps.catalogue import make
     from rlspec.validation import InvalidInputError
 
@@ -299,7 +305,9 @@ def _list(arguments) -> int:
 def _listing(kind: str) -> list[dict]:
     if kind == "mdps":
         from rlspec.toy_mdps.catalogue import describe, names
-        return [{"name": name, "description": describe(name)} for name in names()]
+        from rlspec.toy_mdps.large import LARGE_NAME_EXAMPLES, describe_large
+        return [{"name": name, "description": describe(name)} for name in names()] + \
+            [{"name": name, "description": describe_large(name)} for name in LARGE_NAME_EXAMPLES]
     from rlspec.spec import registry
     if kind == "spec":
         return [entry.summary() for entry in registry.entries()]

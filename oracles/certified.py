@@ -39,7 +39,7 @@ not matter for the bound, which is proved afterwards from the residual:
   ||e||_1 / (1 - gamma)`` (the 1-norm of a transpose is the sup-norm of the matrix).
 
 The bound is on the distance to the exact answer of the MDP the floats describe (the
-rational oracle's answer), so on small MDPs ``rlspec.oracles.exact_rational`` can check it,
+rational oracle's answer), so on small MDPs ``rlspec.oracles.methods.exact_rational`` can check it,
 and the tests do.  The final scalar operations round too; :func:`round_up` widens them.
 
 Policies are ``policy[s, a] = pi(a | s)`` (S, A) or one action per state (S,).
@@ -53,11 +53,14 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse
 import scipy.sparse.linalg
-
 from rlspec import validation
-from rlspec.oracles.policy_evaluation import NonTerminatingPolicyError
+from rlspec.oracles.dynamic_programming import NonTerminatingPolicyError
 from rlspec.toy_mdps.mdp import (
-    UNREACHED, TabularMDP, breadth_first_predecessors, reachable_states, state_graph,
+    UNREACHED,
+    TabularMDP,
+    breadth_first_predecessors,
+    reachable_states,
+    state_graph,
 )
 
 __all__ = ["CertifiedValues", "CertifiedPolicy", "UncertifiableError", "evaluate_policy",

@@ -9,9 +9,10 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
-from rlspec.oracles import accuracy, certified, exact_rational, linear_program, policy_evaluation
-from rlspec.oracles.policy_evaluation import NonTerminatingPolicyError
+from rlspec.oracles import certified
+from rlspec.oracles import dynamic_programming as policy_evaluation
+from rlspec.oracles.dynamic_programming import NonTerminatingPolicyError
+from rlspec.oracles.methods import accuracy, exact_rational, linear_program
 from rlspec.toy_mdps import catalogue, large
 from rlspec.toy_mdps.mdp import TabularMDP
 from rlspec.toy_mdps.random_mdps import random_mdp

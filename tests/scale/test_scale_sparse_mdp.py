@@ -3,9 +3,8 @@
 import gymnasium
 import numpy as np
 import pytest
-import scipy.sparse
-
 import rlspec.toy_mdps  # noqa: F401  (registers the gymnasium ids)
+import scipy.sparse
 from rlspec.toy_mdps import catalogue, large
 from rlspec.toy_mdps.mdp import DenseTableTooLargeError, InvalidMDPError, TabularMDP
 from rlspec.toy_mdps.random_mdps import random_mdp

@@ -12,7 +12,6 @@ import json
 import time
 
 import numpy as np
-
 from rlspec.oracles import certified
 
 EXIT_OK, EXIT_USAGE = 0, 2
