@@ -80,10 +80,11 @@ def clipped_value_loss(values, old_values, returns, clip_epsilon: float | None) 
     V_old = 0, R = 0, eps = 1: max(4, 1) / 2 = 2.  ``old_values`` is not read when
     ``clip_epsilon`` is None.
     """
-    old_values, returns = old_values.detach(), returns.detach()  # rollout data
+    returns = returns.detach()  # rollout data
     unclipped = (values - returns).square()
     if clip_epsilon is None:
         return 0.5 * unclipped.mean()
+    old_values = old_values.detach()
     clipped = old_values + (values - old_values).clamp(-clip_epsilon, clip_epsilon)
     return 0.5 * torch.maximum(unclipped, (clipped - returns).square()).mean()
 

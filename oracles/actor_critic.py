@@ -22,7 +22,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-
 from rlspec import validation
 
 __all__ = ["critic_td_loss_exact", "critic_semi_gradient_exact"]

@@ -38,11 +38,13 @@ from collections.abc import Iterator
 from fractions import Fraction
 
 import numpy as np
-
 from rlspec import validation
-from rlspec.oracles.methods.exact_rational import action_values_exact, solve_exact
+from rlspec.oracles.dynamic_programming import (
+    NonTerminatingPolicyError,
+    absorbing_zero_reward_states,
+)
 from rlspec.oracles.methods.conversions import to_fractions
-from rlspec.oracles.dynamic_programming import NonTerminatingPolicyError, absorbing_zero_reward_states
+from rlspec.oracles.methods.exact_rational import action_values_exact, solve_exact
 
 __all__ = ["one_step_lookahead_exact", "expected_backup_v", "expected_backup_q", "optimality_backup_q", "lambda_backup_v",
            "td_lambda_operator_v", "expected_tree_backup_target", "segments"]

@@ -63,7 +63,7 @@ from rlspec.toy_mdps.mdp import (
     state_graph,
 )
 
-__all__ = ["CertifiedValues", "CertifiedPolicy", "UncertifiableError", "evaluate_policy",
+__all__ = ["evaluate_policy",
            "certify_policy_values", "certify_optimal_values", "action_values",
            "optimal_values", "optimal_action_values", "optimal_policy", "state_occupancy",
            "state_action_occupancy"]

@@ -34,7 +34,6 @@ from fractions import Fraction
 import numpy as np
 import scipy.linalg
 import sympy
-
 from rlspec.oracles.methods.accuracy import EPS
 from rlspec.oracles.methods.conversions import fraction_list, to_floats
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-
 from rlspec.oracles.methods.conversions import to_fractions
 
 __all__ = ["categorical_projection_exact", "categorical_projection_by_neighbours"]

@@ -24,7 +24,6 @@ from fractions import Fraction
 
 import mpmath
 import numpy as np
-
 from rlspec import validation
 from rlspec.oracles.methods.conversions import fraction_list
 from rlspec.oracles.methods.high_precision import log_sigmoid, mpf, sigmoid

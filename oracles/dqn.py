@@ -16,7 +16,6 @@ from fractions import Fraction
 
 import numpy as np
 import sympy
-
 from rlspec.oracles.methods.conversions import to_fractions
 
 __all__ = [

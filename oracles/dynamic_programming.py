@@ -23,7 +23,6 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse
 import scipy.sparse.linalg
-
 from rlspec import validation
 from rlspec.validation import InvalidInputError
 

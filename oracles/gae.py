@@ -33,7 +33,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-
 from rlspec import validation
 
 __all__ = ["gae_exact", "gae_from_k_step_exact", "k_step_advantages_exact",

@@ -16,11 +16,9 @@ from fractions import Fraction
 
 import mpmath
 import numpy as np
-
-from rlspec.oracles.rlhf_ppo import DIGITS
-from rlspec.oracles.methods.subgradients import LossAndGradient, scaled_interval
 from rlspec.oracles.methods.conversions import to_floats, to_fractions
-from rlspec.oracles.rlhf_ppo import clipped_surrogate_exact
+from rlspec.oracles.methods.subgradients import LossAndGradient, scaled_interval
+from rlspec.oracles.rlhf_ppo import DIGITS, clipped_surrogate_exact
 
 __all__ = [
     "group_advantages_exact",

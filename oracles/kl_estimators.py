@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import mpmath
 import numpy as np
-
 from rlspec import validation
 from rlspec.oracles.methods.conversions import fraction_list
 from rlspec.oracles.methods.high_precision import mpf

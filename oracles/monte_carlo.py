@@ -30,7 +30,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-
 from rlspec.oracles.methods.conversions import to_fractions
 
 __all__ = [

@@ -9,7 +9,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-
 from rlspec.oracles.methods.conversions import to_fractions
 
 __all__ = [

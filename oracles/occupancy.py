@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
-
 from rlspec import validation
 
 __all__ = ["state_occupancy", "state_action_occupancy"]

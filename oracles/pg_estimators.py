@@ -35,7 +35,6 @@ from fractions import Fraction
 
 import numpy as np
 import sympy
-
 from rlspec import validation
 from rlspec.oracles.methods.conversions import to_fractions
 

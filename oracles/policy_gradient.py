@@ -22,10 +22,9 @@ order eps^(2/3) ~ 4e-11 times the scale of J and its derivatives
 from __future__ import annotations
 
 import numpy as np
-
 from rlspec import validation
-from rlspec.oracles.occupancy import state_occupancy
 from rlspec.oracles.dynamic_programming import action_values, expected_return
+from rlspec.oracles.occupancy import state_occupancy
 
 __all__ = ["softmax", "softmax_policy_gradient", "softmax_policy_gradient_finite_difference", "performance_difference"]
 

@@ -24,7 +24,6 @@ from fractions import Fraction
 
 import mpmath
 import numpy as np
-
 from rlspec import validation
 
 __all__ = ["clipped_surrogate_loss", "clipped_surrogate_gradient_bounds", "kl_penalty_loss",

@@ -21,7 +21,6 @@ from fractions import Fraction
 
 import mpmath
 import numpy as np
-
 from rlspec.oracles.methods.conversions import to_fractions
 
 __all__ = [

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import mpmath
 import numpy as np
-
 from rlspec import validation
 from rlspec.oracles.methods.conversions import fraction_list
 from rlspec.oracles.methods.high_precision import log_sigmoid, mpf, sigmoid
@@ -17,8 +16,7 @@ from rlspec.validation import InvalidInputError
 
 __all__ = [
     "bradley_terry_loss_and_gradient",
-    "checked_pair_weights",
-    "reward_from_pair_weights",
+        "reward_from_pair_weights",
     "population_loss_gradient",
 ]
 

@@ -28,7 +28,6 @@ from fractions import Fraction
 
 import mpmath
 import numpy as np
-
 from rlspec.oracles.methods.conversions import to_floats, to_fractions
 from rlspec.oracles.methods.subgradients import LossAndGradient, scaled_interval
 

@@ -22,7 +22,6 @@ from fractions import Fraction
 
 import mpmath
 import numpy as np
-
 from rlspec import validation
 from rlspec.oracles.ddpg import bootstrapped_targets_exact
 from rlspec.oracles.methods.conversions import fraction_list

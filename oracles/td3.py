@@ -9,7 +9,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-
 from rlspec.oracles.ddpg import bootstrapped_targets_exact
 from rlspec.oracles.methods.conversions import fraction_list
 

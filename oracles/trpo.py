@@ -24,12 +24,15 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import scipy.special
-
 from rlspec import validation
-from rlspec.oracles.methods.exact_rational import action_values_exact, evaluate_policy_exact, solve_exact
-from rlspec.oracles.methods.conversions import to_fractions
-from rlspec.oracles.occupancy import state_occupancy
 from rlspec.oracles.dynamic_programming import action_values
+from rlspec.oracles.methods.conversions import to_fractions
+from rlspec.oracles.methods.exact_rational import (
+    action_values_exact,
+    evaluate_policy_exact,
+    solve_exact,
+)
+from rlspec.oracles.occupancy import state_occupancy
 
 __all__ = ["surrogate_objective", "surrogate_objective_exact", "improvement_lower_bound",
            "improvement_lower_bound_high_precision", "mean_kl", "mean_kl_high_precision",

@@ -7,9 +7,8 @@ tests compare float oracles and reference functions against exact answers with t
 from __future__ import annotations
 
 import numpy as np
-
-from rlspec.oracles.methods.linear_program import FEASIBILITY_TOLERANCE
 from rlspec.oracles.dynamic_programming import absorbing_zero_reward_states
+from rlspec.oracles.methods.linear_program import FEASIBILITY_TOLERANCE
 
 EPS = float(np.finfo(np.float64).eps)
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-
 from rlspec import validation
-
-__all__ = ["to_fractions", "fraction_list", "to_floats"]
 
 
 def to_fractions(array) -> np.ndarray:

@@ -11,7 +11,6 @@ import itertools
 from collections.abc import Callable
 
 import numpy as np
-
 from rlspec import validation
 
 __all__ = ["expectation", "expected_estimate"]

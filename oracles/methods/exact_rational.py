@@ -14,10 +14,12 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-
 from rlspec import validation
+from rlspec.oracles.dynamic_programming import (
+    NonTerminatingPolicyError,
+    absorbing_zero_reward_states,
+)
 from rlspec.oracles.methods.conversions import to_fractions
-from rlspec.oracles.dynamic_programming import NonTerminatingPolicyError, absorbing_zero_reward_states
 
 __all__ = ["evaluate_policy_exact", "action_values_exact", "optimal_values_exact", "discounted_returns_exact"]
 

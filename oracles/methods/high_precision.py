@@ -10,8 +10,6 @@ from fractions import Fraction
 
 import mpmath
 
-__all__ = ["mpf", "log_sigmoid", "sigmoid"]
-
 
 def mpf(value: Fraction) -> mpmath.mpf:
     """An exact Fraction as an mpmath number at the working precision."""

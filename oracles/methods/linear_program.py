@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.optimize
-
 from rlspec import validation
 from rlspec.oracles.dynamic_programming import absorbing_zero_reward_states
 

@@ -10,11 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = [
-    "LossAndGradient",
-    "scaled_interval",
-]
-
 
 @dataclass(frozen=True)
 class LossAndGradient:

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-
 from rlspec import validation
 from rlspec.oracles.methods.conversions import to_fractions
 

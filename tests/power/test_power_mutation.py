@@ -5,9 +5,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import torch
-
 import rlspec
+import torch
 
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "mutation_score.py"
 _SPEC = importlib.util.spec_from_file_location("mutation_score", _PATH)

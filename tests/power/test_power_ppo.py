@@ -3,7 +3,6 @@ old log-probs, old logits, advantages, old values or returns receives no gradien
 
 import pytest
 import torch
-
 from rlspec.reference import ppo
 
 

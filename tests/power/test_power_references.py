@@ -9,6 +9,7 @@ and normalised advantages of 0.414 where the judge demanded 0.707.
 import numpy as np
 import pytest
 from rlspec.oracles import dynamic_programming as policy_evaluation
+from rlspec.oracles import kl_estimators as kl_oracle
 from rlspec.oracles import ppo as ppo_oracle
 from rlspec.oracles import reward_model as preference_oracle
 from rlspec.oracles.methods import exact_rational
@@ -84,7 +85,7 @@ def test_power_reward_fit_refuses_preferences_without_a_minimiser():
 @pytest.mark.parametrize("estimator", ["k1", "k2", "k3"])
 def test_power_kl_loss_gradient_is_finite_at_a_logit_spread_of_800(logits, reference_logits,
                                                                    estimator):
-    expected = preference_oracle.estimator_loss_gradient_closed_form(
+    expected = kl_oracle.estimator_loss_gradient_closed_form(
         np.array(logits), np.array(reference_logits), estimator)
     got = kl_estimators.estimator_loss_gradient(logits, reference_logits, estimator)
     assert np.all(np.isfinite(got)) and within_check_tolerance(expected, got)
