@@ -367,7 +367,7 @@ def checked_pairs(selection: list[str] | None) -> list[tuple[str, str, str, dict
 def _judge(task: tuple[Mutant | None, str, str, dict, int, float]) -> dict:
     """Run one check on one mutant (or on the reference itself when ``mutant`` is None)."""
     import rlspec
-    from rlspec.registry import resolve
+    from rlspec.spec.registry import resolve
 
     mutant, check, reference, options, max_examples, timeout = task
     started = time.perf_counter()

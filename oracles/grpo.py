@@ -249,11 +249,23 @@ def dcpo_bounds_by_roots(old_log_probs, epsilon_low, epsilon_high, max_ratio) ->
             if q == 0:
                 bounds[:, n] = (0.5, float(cap))
                 continue
-            # The roots sum to 1: a complex pair has real part 1/2, which is the floor.
-            lower = max(mpmath.re(root) for root in mpmath.polyroots(
-                [q, -q, mpmath.mpf(float(epsilon_low))], maxsteps=200, extraprec=60))
-            upper_roots = mpmath.polyroots([q, -q, -mpmath.mpf(float(epsilon_high))],
-                                           maxsteps=200, extraprec=60)
-            upper = max(mpmath.re(root) for root in upper_roots)
+            # The roots sum to 1: a complex pair (q < 4 eps_low) has real part 1/2, the floor;
+            # decided by the discriminant, since polyroots cannot resolve a real part of 1/2
+            # next to imaginary parts of order sqrt(eps_low / q) (e^400 at q = e^-800).
+            low_eps = mpmath.mpf(float(epsilon_low))
+            lower = mpmath.mpf(0.5) if q < 4 * low_eps else _larger_root(q, low_eps)
+            upper = _larger_root(q, -mpmath.mpf(float(epsilon_high)))
             bounds[0, n], bounds[1, n] = float(lower), float(min(upper, cap))
     return bounds
+
+
+def _larger_root(q, constant):
+    """The larger real part of the roots of q r^2 - q r + constant = 0, by mpmath.polyroots.
+
+    With r = s t, s = sqrt(max(1, |constant| / q)), the polynomial divided by q s^2 is
+    t^2 - t / s + constant / (q s^2), whose coefficients are at most 1 in size: polyroots
+    converges even where q is e^-800 and the roots are of order e^400."""
+    scale = mpmath.sqrt(max(mpmath.mpf(1), abs(constant) / q))
+    roots = mpmath.polyroots([1, -1 / scale, constant / (q * scale ** 2)], maxsteps=200,
+                             extraprec=60)
+    return max(mpmath.re(root) for root in roots) * scale

@@ -441,6 +441,11 @@ def _beta_edge_cases() -> list[Case]:
         Case("the last step reaches 1 (the notes' example)", {"step": 99, "total_steps": 100, "beta_start": 0.6}),
         Case("after the last step beta stays 1", {"step": 150, "total_steps": 100, "beta_start": 0.4}),
         Case("a single step", {"step": 0, "total_steps": 1, "beta_start": 0.4}),
+        Case("a single step, asked later: still 1 (no division by T - 1 = 0)",
+             {"step": 3, "total_steps": 1, "beta_start": 0.4}),
+        Case("two steps, the first: beta_start, not 1 (the smallest horizon with a ramp)",
+             {"step": 0, "total_steps": 2, "beta_start": 0.4}),
+        Case("two steps, the second: 1", {"step": 1, "total_steps": 2, "beta_start": 0.4}),
         Case("half way", {"step": 50, "total_steps": 101, "beta_start": 0.5}),
     ]
 

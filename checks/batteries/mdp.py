@@ -427,7 +427,36 @@ def _edge_backup_cases(key, q_values=False, with_policy=True) -> list[Case]:
 
 
 def _edge_optimal_cases() -> list[Case]:
-    return [Case(m.name, _mdp_arguments(m), {"mdp": m}) for m in _tiny_mdps()]
+    return [Case(m.name, _mdp_arguments(m), {"mdp": m}) for m in _tiny_mdps() + _tie_mdps()]
+
+
+def _tie_mdps() -> list[TabularMDP]:
+    """Where a tie tolerance goes wrong.  A gain of 5e-8 per step is worth 5e-5 over the
+    horizon of gamma = 0.999, more than the judge's 1e-6: a tolerance that is not scaled by
+    1 - gamma keeps the worse action.  States 1 and 2 are exact copies (both lead to the
+    terminal state 3, or back to 0), so from state 0 the two actions tie exactly: a policy
+    iteration whose tolerance is wrongly signed or scaled flips between them forever, and the
+    check's timeout catches it.  Rewards of -1e6 put the tie far from 0, where an absolute
+    tolerance is below the rounding of the values.  Each is solved in a few steps."""
+    stay = np.ones((1, 2, 1))
+    copies = np.zeros((4, 2, 4))
+    copies[0, 0, 1] = copies[0, 1, 2] = 1.0          # 0 -> 1 or 0 -> 2
+    copies[1:3, 0, 3] = copies[1:3, 1, 0] = 1.0      # 1 and 2: to the end, or back to 0
+    copies[3, :, 3] = 1.0                            # 3 is terminal
+    cost = np.array([[-1.0, -1.0], [-1.0, -1.0], [-1.0, -1.0], [0.0, 0.0]])
+    return [
+        TabularMDP(stay, [[0.0, 5e-8]], 0.999,
+                   name="a gain of 5e-8 at gamma = 0.999: below a tie tolerance not scaled "
+                        "by 1 - gamma"),
+        TabularMDP(copies, cost, 1.0, terminal_states=[3],
+                   name="exact ties between identical states at gamma = 1: a policy "
+                        "iteration that flips between tied actions never stops"),
+        TabularMDP(copies, cost * 1e6, 1.0, terminal_states=[3],
+                   name="exact ties at gamma = 1 with rewards of -1e6: a tie tolerance not "
+                        "scaled by |V| flips between them"),
+        TabularMDP(copies, cost, 0.9,
+                   name="exact ties between identical states at gamma = 0.9"),
+    ]
 
 
 def _toy_optimal_cases() -> list[Case]:
@@ -462,6 +491,10 @@ def _policy_from_occupancy_edge_cases() -> list[Case]:
     for case in _occupancy_toy_cases(tiny=True):
         rho = occupancy.state_action_occupancy(**case.arguments)
         cases.append(Case(case.label, {"occupancy": rho}, {"policy": case.arguments["policy"]}))
+    unvisited = np.array([[0.25, 0.75], [0.0, 0.0], [1.0, 0.0]])
+    cases.append(Case("state 1 is never visited: any distribution there is accepted, and "
+                      "dividing by its zero visits gives NaN", {"occupancy": unvisited},
+                      {"policy": np.array([[0.25, 0.75], [0.5, 0.5], [1.0, 0.0]])}))
     return cases
 
 
@@ -473,6 +506,15 @@ def _pg_toy_cases(tiny=False) -> list[Case]:
         cases.append(Case(mdp.name, {**_mdp_arguments(mdp),
                                      "initial_distribution": case.arguments["initial_distribution"],
                                      "theta": theta}, {"mdp": mdp}))
+    if tiny:
+        two_states = next(m for m in _tiny_mdps() if m.n_states == 2 and m.gamma < 1.0)
+        for sign in (1.0, -1.0):
+            cases.append(Case(
+                f"logits [{sign * 800:g}, 0] and [0, 0]: a softmax without the max shift, or "
+                f"shifted by the min or by another state's max, overflows",
+                {**_mdp_arguments(two_states), "gamma": 0.5,
+                 "initial_distribution": np.array([0.5, 0.5]),
+                 "theta": np.array([[sign * 800.0, 0.0], [0.0, 0.0]])}, {"mdp": two_states}))
     return cases
 
 

@@ -137,6 +137,22 @@ def _reinforce_edge_cases() -> list[Case]:
              {"theta": np.array([[0.5, -0.5], [0.0, 1.0]]), "states": np.array([0, 1, 0]),
               "actions": np.array([1, 1, 0]), "rewards": np.array([0.0, 1.0, 3.0]),
               "gamma": 0.5, "baseline": np.array([1.0, -1.0])}),
+        *_overflow_trajectory_cases({"baseline": np.zeros(2)}),
+    ]
+
+
+def _overflow_trajectory_cases(extra: dict) -> list[Case]:
+    """Logits with a spread of 800: a softmax without the max shift overflows to NaN, one
+    shifted by the min overflows too, and the second state (logits 0, 0) catches a shift by
+    another state's max (e^-800 underflows to 0 there and log pi is -inf)."""
+    steps = {"states": np.array([0, 1, 0]), "actions": np.array([0, 1, 1]),
+             "rewards": np.array([1.0, 2.0, -1.0]), "gamma": 0.5}
+    return [
+        Case("logits [800, 0] and [0, 0]: a softmax without the max shift, or shifted by the "
+             "min or by another state's max, overflows",
+             {"theta": np.array([[800.0, 0.0], [0.0, 0.0]]), **steps, **extra}),
+        Case("logits [-800, 0] and [0, 0]: the same spread in the other direction",
+             {"theta": np.array([[-800.0, 0.0], [0.0, 0.0]]), **steps, **extra}),
     ]
 
 
@@ -163,6 +179,10 @@ def _softmax_edge_cases() -> list[Case]:
                                  "weights": np.array([0.5, -1.0]), "action": 2}),
         Case("one action: the gradient is 0", {"features": np.array([[3.0, -1.0]]),
                                                "weights": np.array([1.0, 1.0]), "action": 0}),
+        Case("scores [800, 0]: a softmax without the max shift, or shifted by the min, overflows",
+             {"features": np.array([[1.0], [0.0]]), "weights": np.array([800.0]), "action": 1}),
+        Case("scores [-800, 0]: the same spread in the other direction",
+             {"features": np.array([[1.0], [0.0]]), "weights": np.array([-800.0]), "action": 0}),
     ]
 
 
@@ -258,6 +278,7 @@ def _off_policy_edge_cases() -> list[Case]:
               "gamma": 0.5}),
         Case("on-policy: every ratio is 1", {**base, "behaviour_probabilities": np.array([0.5, 0.5])}),
         Case("two steps, ratios 2 and 2/3", {**base, "behaviour_probabilities": np.array([0.25, 0.75])}),
+        *_overflow_trajectory_cases({"behaviour_probabilities": np.array([0.5, 0.5, 0.5])}),
     ]
 
 

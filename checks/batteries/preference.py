@@ -307,9 +307,21 @@ def _loss_gradient_cases(draw):
 
 def _loss_gradient_edges():
     logits, reference = _vector([0.0, 0.0]), np.log([0.25, 0.75])
-    return [Case(f"{k}: pi = (1/2, 1/2), pi_ref = (1/4, 3/4)",
-                 {"logits": logits, "reference_logits": reference, "estimator": k})
-            for k in ("k1", "k2", "k3")]
+    cases = [Case(f"{k}: pi = (1/2, 1/2), pi_ref = (1/4, 3/4)",
+                  {"logits": logits, "reference_logits": reference, "estimator": k})
+             for k in ("k1", "k2", "k3")]
+    # A spread of 800 in either argument: a softmax or log-sum-exp without the max shift (or
+    # shifted by the min) overflows, and k3's ratio pi_ref / pi = e^800 overflows unless it
+    # is formed from the log-ratio where it is multiplied by a vanishing probability.
+    for name, extreme in (("logits", "reference_logits"), ("reference_logits", "logits")):
+        for spread in (800.0, -800.0):
+            for k in ("k2", "k3"):
+                cases.append(Case(
+                    f"{k}: {name} [{spread:g}, 0], {extreme} [0, 0]: a softmax without the max "
+                    f"shift overflows",
+                    {"logits": _vector([0.0, 0.0]), "reference_logits": _vector([0.0, 0.0]),
+                     "estimator": k} | {name: _vector([spread, 0.0])}))
+    return cases
 
 
 # --------------------------------------------------------------------------- sequence log-probs
@@ -345,6 +357,10 @@ def _sequence_edges():
         _sequence_case("a response ending in EOS, padded with EOS (pad = EOS)", ramp,
                        [(1, 0), (2, 1, 0)], 3),
         _sequence_case("a truncated response and a bare EOS", ramp, [(2, 2, 1), (0,)], 3),
+        _sequence_case("logits [800, 0], token 1: a log-softmax without the max shift, or "
+                       "shifted by the min, overflows", [[[800.0, 0.0]]], [(1,)], 1),
+        _sequence_case("logits [-800, 0], token 1: the same spread in the other direction",
+                       [[[-800.0, 0.0]]], [(1,)], 1),
     ]
 
 

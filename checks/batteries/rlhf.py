@@ -113,6 +113,11 @@ def _log_prob_edge_cases() -> list[Case]:
              {"logits": rising, "input_ids": np.array([[0, 1, 2]])}),
         Case("logits of 1000 (naive exp overflows)",
              {"logits": np.array([[[1000.0, 999.0], [0.0, 0.0]]]), "input_ids": np.array([[0, 1]])}),
+        Case("logits [800, 0], next token 1: a log-softmax without the max shift, or shifted "
+             "by the min, overflows",
+             {"logits": np.array([[[800.0, 0.0], [0.0, 0.0]]]), "input_ids": np.array([[0, 1]])}),
+        Case("logits [-800, 0], next token 1: the same spread in the other direction",
+             {"logits": np.array([[[-800.0, 0.0], [0.0, 0.0]]]), "input_ids": np.array([[0, 1]])}),
     ]
 
 
@@ -181,10 +186,10 @@ def _actor_cases(draw):
 
 
 def _actor_edge_cases() -> list[Case]:
-    def case(label, log_ratio, advantage, mask=None, epsilon=0.2):
+    def case(label, log_ratio, advantage, mask=None, epsilon=0.2, old=None):
         log_ratio = np.array(log_ratio, dtype=np.float64)
         mask = np.ones_like(log_ratio) if mask is None else np.array(mask, dtype=np.float64)
-        old = np.where(mask == 1, -1.0, 2.0)
+        old = np.where(mask == 1, -1.0, 2.0) if old is None else np.array(old, dtype=np.float64)
         return Case(label, {"log_probs": old + log_ratio, "old_log_probs": old,
                             "advantages": np.array(advantage, dtype=np.float64),
                             "action_mask": mask, "clip_range": epsilon})
@@ -196,7 +201,19 @@ def _actor_edge_cases() -> list[Case]:
              mask=[[0, 1, 1, 0]]),
         case("rows of different lengths", [[0.1, 0.3, 0.0], [0.0, -0.3, 0.7]],
              [[1.0, 2.0, 0.5], [-1.0, 1.0, 1.0]], mask=[[1, 1, 1], [0, 1, 0]]),
+        *(case(label, log_ratio, [[1.0, 1.0]], mask=[[1, 0]], old=old)
+          for label, log_ratio, old in _MASKED_EXTREMES),
     ]
+
+
+#: A masked token whose log-ratio is 800: exp overflows there, and a loss that masks only
+#: after the exp (no torch.where before it) has the right value but a gradient 0 * inf = NaN.
+_MASKED_EXTREMES = (
+    ("a masked token with old log-prob -800: the ratio there overflows unless masked "
+     "before exp", [[0.0, 800.0]], [[0.0, -800.0]]),
+    ("a masked token with log-prob 800: the ratio there overflows unless masked before exp",
+     [[0.0, 800.0]], [[0.0, 0.0]]),
+)
 
 
 @st.composite
@@ -280,16 +297,17 @@ def _policy_loss_cases(draw, per_token_advantages=False, reference=False, decoup
 
 def _policy_loss_edge_cases(per_token_advantages=False, reference=False, decoupled=True,
                             constant=False) -> list[Case]:
-    def case(label, log_ratio, advantage, mask, low=0.2, high=0.28):
+    def case(label, log_ratio, advantage, mask, low=0.2, high=0.28, old=None, ref=None):
         log_ratio = np.array(log_ratio, dtype=np.float64)
         mask = np.array(mask, dtype=np.float64)
-        old = np.where(mask == 1, -1.0, 2.0)
+        old = np.where(mask == 1, -1.0, 2.0) if old is None else np.array(old, dtype=np.float64)
         advantage = np.array(advantage, dtype=np.float64)
         if per_token_advantages:
             advantage = np.where(mask == 1, advantage[:, None], 0.0)
         arguments = {"log_probs": old + log_ratio, "old_log_probs": old}
         if reference:
-            arguments["ref_log_probs"] = np.where(mask == 1, -1.5, 2.0)
+            arguments["ref_log_probs"] = np.where(mask == 1, -1.5, 2.0) if ref is None \
+                else np.array(ref, dtype=np.float64)
         arguments |= {"advantages": advantage, "response_mask": mask}
         if decoupled:
             arguments |= {"epsilon_low": low, "epsilon_high": high}
@@ -307,6 +325,11 @@ def _policy_loss_edge_cases(per_token_advantages=False, reference=False, decoupl
              [[1, 1]]),
         case("prompt and padding columns", [[4.0, 0.1, -0.3, -6.0]], [2.0], [[0, 1, 1, 0]]),
         case("clipped below, negative advantage", [[-0.7, -0.7]], [-1.0], [[1, 1]]),
+        *(case(label, log_ratio, [1.0], [[1, 0]], old=old)
+          for label, log_ratio, old in _MASKED_EXTREMES),
+        *([case("a masked token with reference log-prob 800: k3's exp(ref - log pi) "
+                "overflows there unless masked before exp", [[0.0, 0.0]], [1.0], [[1, 0]],
+                old=[[0.0, 0.0]], ref=[[0.0, 800.0]])] if reference else []),
     ]
 
 
@@ -369,7 +392,11 @@ def _dcpo_edge_cases() -> list[Case]:
         "epsilon_low": 0.16, "epsilon_high": 0.2, "max_ratio": 10.0}),
         Case("epsilon_low > epsilon_high", {"old_log_probs": np.array([0.0, -0.2]),
                                             "epsilon_low": 0.2, "epsilon_high": 0.05,
-                                            "max_ratio": 10.0})]
+                                            "max_ratio": 10.0}),
+        Case("q = e^-800 (0 in floating point) and q = 1: the upper bound is max_ratio, and "
+             "1 / q or exp(-log q) overflows", {"old_log_probs": np.array([-800.0, 0.0]),
+                                               "epsilon_low": 0.16, "epsilon_high": 0.2,
+                                               "max_ratio": 10.0})]
 
 
 # --------------------------------------------------------------------------- aggregation

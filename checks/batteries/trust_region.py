@@ -133,6 +133,13 @@ def _kl_penalty_edge_cases() -> list[Case]:
         Case("beta = 0 is the unclipped surrogate L^CPI",
              {"logits": np.array([[1.0, 0.0], [0.0, 0.0]]), "old_logits": np.zeros((2, 2)),
               "actions": np.array([0, 1]), "advantages": np.array([2.0, -1.0]), "beta": 0.0}),
+        Case("logits [800, 0] against old [0, 800]: a softmax without the max shift, or "
+             "shifted by the min, overflows; the KL is 800",
+             {"logits": np.array([[800.0, 0.0]]), "old_logits": np.array([[0.0, 800.0]]),
+              "actions": np.array([1]), "advantages": np.array([1.0]), "beta": 0.5}),
+        Case("logits [-800, 0] against old [0, 0]: the same spread in the other direction",
+             {"logits": np.array([[-800.0, 0.0]]), "old_logits": np.array([[0.0, 0.0]]),
+              "actions": np.array([1]), "advantages": np.array([1.0]), "beta": 0.5}),
     ]
 
 
@@ -238,6 +245,8 @@ def _normalization_edge_cases() -> list[Case]:
         Case("a constant batch whose float mean rounds", {"advantages": np.array([0.1, 0.1, 0.1])}),
         Case("two values", {"advantages": np.array([1.0, 3.0])}),
         Case("a large common offset", {"advantages": np.array([1e6 + 1.0, 1e6 - 1.0, 1e6])}),
+        Case("a spread of 2e-8: std + 1e-8 is off by a third, std + 1e-4 (or a floor on the "
+             "std) flattens it", {"advantages": np.array([0.0, 2e-8])}),
     ]
 
 
@@ -324,6 +333,8 @@ def _total_loss_edge_cases() -> list[Case]:
         _total_case("normalised advantages (returns from the raw ones)", True),
         _total_case("no value clipping", True, None),
         _total_case("a single sample with normalisation", True, 0.2, size=1),
+        _total_case("two samples with normalisation: the sample std (N - 1) and the population "
+                    "std (N) differ by sqrt 2", True, 0.2, size=2),
     ]
 
 
@@ -418,6 +429,29 @@ def _trpo_mdps(tiny: bool) -> list[TabularMDP]:
              "frozenlake-4x4")]
 
 
+def _trpo_edge_cases() -> list[Case]:
+    """The hand-made MDPs, then the branch points of the bound and of the KL's 0 log 0."""
+    stay, swap = np.ones((1, 2, 1)), np.array([[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]]])
+
+    def case(label, transitions, rewards, gamma, old, new):
+        initial = np.full(len(rewards), 1.0 / len(rewards))
+        return Case(label, {"transitions": transitions, "rewards": np.array(rewards),
+                            "gamma": gamma, "initial_distribution": initial,
+                            "old_policy": np.array(old), "new_policy": np.array(new)})
+    return [
+        *(_trpo_policy_case(m) for m in _trpo_mdps(tiny=True)),
+        # r = (1/4, 0), gamma = 1/2, old uniform: A = (1/8, -1/8), so C = 4 (1/8)(1/2) / (1/2)^2
+        # is exactly 1 in floating point, the value a wrong branch "C == 1" would skip.
+        case("C = 4 eps gamma / (1 - gamma)^2 = 1 exactly: the KL term still counts",
+             stay, [[0.25, 0.0]], 0.5, [[0.5, 0.5]], [[0.75, 0.25]]),
+        case("an old policy with a zero: 0 log 0 = 0", swap, [[0.0, 1.0], [2.0, 0.0]], 0.9,
+             [[1.0, 0.0], [0.5, 0.5]], [[0.5, 0.5], [0.25, 0.75]]),
+        case("an action both policies give probability 0, and a deterministic row",
+             swap, [[0.0, 1.0], [2.0, 0.0]], 0.9,
+             [[1.0, 0.0], [0.5, 0.5]], [[1.0, 0.0], [0.25, 0.75]]),
+    ]
+
+
 def _trpo_policy_case(mdp: TabularMDP) -> Case:
     n_states, n_actions = mdp.n_states, mdp.n_actions
     old = np.full((n_states, n_actions), 1.0 / n_actions)
@@ -481,6 +515,15 @@ def _mean_kl_edge_cases() -> list[Case]:
         Case("state weights matter", {"old_policy": np.array([[0.5, 0.5], [1.0, 0.0]]),
                                       "new_policy": np.array([[0.125, 0.875], [0.5, 0.5]]),
                                       "state_weights": np.array([0.75, 0.25])}),
+        Case("an action both policies give probability 0: 0 log(0 / 0) = 0",
+             {"old_policy": np.array([[0.5, 0.5, 0.0], [0.0, 1.0, 0.0]]),
+              "new_policy": np.array([[0.25, 0.75, 0.0], [0.0, 1.0, 0.0]]),
+              "state_weights": np.array([0.5, 0.5])}),
+        Case("a state of weight 0 where the new policy drops an old action: its infinite KL "
+             "is not counted (0 * inf must not become NaN)",
+             {"old_policy": np.array([[0.5, 0.5], [1.0, 0.0]]),
+              "new_policy": np.array([[0.25, 0.75], [0.0, 1.0]]),
+              "state_weights": np.array([1.0, 0.0])}),
     ]
 
 
@@ -524,6 +567,13 @@ def _fisher_edge_cases() -> list[Case]:
              {"features": np.array([[[1.0, 0.0], [0.0, 1.0]], [[3.0, 1.0], [-2.0, 0.0]]]),
               "theta": np.array([0.25, -0.5]), "state_weights": np.array([1.0, 0.0]),
               "vector": np.array([1.0, -1.0])}),
+        Case("scores [800, 0] and [0, 0]: a softmax without the max shift, or shifted by the "
+             "min or by another state's max, overflows",
+             {"features": np.array([[[1.0], [0.0]], [[0.0], [0.0]]]), "theta": np.array([800.0]),
+              "state_weights": np.array([0.5, 0.5]), "vector": np.array([1.0])}),
+        Case("scores [-800, 0]: the same spread in the other direction",
+             {"features": np.array([[[1.0], [0.0]]]), "theta": np.array([-800.0]),
+              "state_weights": np.array([1.0]), "vector": np.array([2.0])}),
     ]
 
 
@@ -714,7 +764,7 @@ register(
     summary="L_pi(pi') = J(pi) + sum_s nu^pi(s) sum_a pi'(a|s) A^pi(s, a) / (1 - gamma)",
     signature=f"candidate({TRPO_ARGUMENTS}) -> float",
     judge=_judge_surrogate, make_generated=_trpo_policy_cases,
-    make_edge_cases=lambda: [_trpo_policy_case(m) for m in _trpo_mdps(tiny=True)],
+    make_edge_cases=_trpo_edge_cases,
     make_toy_cases=lambda: [_trpo_policy_case(m) for m in _trpo_mdps(tiny=False)],
 )
 register(
@@ -722,7 +772,7 @@ register(
     summary="TRPO Theorem 1's bound L_pi(pi') - 4 eps gamma / (1 - gamma)^2 * max_s KL(pi || pi')",
     signature=f"candidate({TRPO_ARGUMENTS}) -> float (new_policy > 0 wherever old_policy > 0)",
     judge=_judge_lower_bound, make_generated=_trpo_bound_cases,
-    make_edge_cases=lambda: [_trpo_policy_case(m) for m in _trpo_mdps(tiny=True)],
+    make_edge_cases=_trpo_edge_cases,
     make_toy_cases=lambda: [_trpo_policy_case(m) for m in _trpo_mdps(tiny=False)],
 )
 register(

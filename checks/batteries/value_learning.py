@@ -260,6 +260,16 @@ def _edge_transition_cases(kind: str):
         if kind == "expected-sarsa":
             arguments["policy"] = _EDGE_PI
         cases.append(Case(label, arguments))
+    if kind != "td0":
+        arguments = {"action_values": np.array([[2.0, -1.0, 0.5], [1.0, 4.0, -2.0]]),
+                     "state": 0, "action": 2, "reward": 1.0, "next_state": 1}
+        if kind == "sarsa":
+            arguments["next_action"] = 2
+        arguments |= {"terminated": False, "alpha": 0.5, "gamma": 0.5}
+        if kind == "expected-sarsa":
+            arguments["policy"] = np.array([[0.25, 0.25, 0.5], [0.5, 0.25, 0.25]])
+        cases.append(Case("more actions than states (2 x 3): an index into the wrong axis "
+                          "of Q goes out of range", arguments))
     return cases
 
 

@@ -69,6 +69,18 @@ def test_power_reward_fit_recovers_a_gap_of_30_75():
     assert within_check_tolerance(expected, reward_model.fit_tabular_reward(weights))
 
 
+def test_power_reward_fit_stops_when_a_heavy_pair_hides_a_light_one():
+    """r = (0, 30, 30) over distinct pairs: 1 and 2 are compared often, each with 0 only at
+    weights near 1e-13.  Summed term by term, the heavy pair's rounding moved every Newton
+    step by 4e-5 and the fit never stopped; summed pair by pair (fsum) it converges."""
+    rewards = np.array([0.0, 30.0, 30.0])
+    counts = np.array([[0.0, 10.0, 1.01], [10.0, 0.0, 1.1], [1.01, 1.1, 0.0]])
+    weights = counts / (1.0 + np.exp(rewards[None, :] - rewards[:, None]))
+    weights = (weights / weights.sum())[None]
+    expected = preference_oracle.reward_from_pair_weights(weights)
+    assert within_check_tolerance(expected, reward_model.fit_tabular_reward(weights))
+
+
 def test_power_reward_fit_refuses_preferences_without_a_minimiser():
     """Response 0 wins every comparison: the loss falls for ever as r_0 - r_1 grows."""
     with pytest.raises(InvalidInputError, match="no minimiser"):

@@ -112,14 +112,18 @@ def kl_with_torch_kl_div(log_probs, reference_log_probs):
 
 
 def expected_loss_gradient_by_autograd(logits, reference_logits, estimator):
-    """sum_x pi(x) grad k(x) with pi(x) detached: the sample-fixed gradient, by autograd."""
+    """sum_x pi(x) grad k(x) with pi(x) detached: the sample-fixed gradient, by autograd.
+
+    k3's term pi(x) r(x) is formed in log space, exp(log pi(x) + log r(x)) with log pi
+    detached: at logits (800, 0) the ratio r = e^800 alone overflows where pi = e^-800."""
     theta = torch.tensor(logits, requires_grad=True)
     log_pi = torch.log_softmax(theta, dim=0)
     log_ref = torch.log_softmax(torch.tensor(reference_logits), dim=0)
     log_ratio = log_ref - log_pi
-    k = {"k1": -log_ratio, "k2": 0.5 * log_ratio ** 2,
-         "k3": torch.exp(log_ratio) - 1 - log_ratio}[estimator]
-    (log_pi.exp().detach() * k).sum().backward()
+    pi = log_pi.exp().detach()
+    weighted = {"k1": -pi * log_ratio, "k2": pi * 0.5 * log_ratio ** 2,
+                "k3": torch.exp(log_pi.detach() + log_ratio) - pi - pi * log_ratio}[estimator]
+    weighted.sum().backward()
     return theta.grad.numpy()
 
 
