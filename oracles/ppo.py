@@ -24,12 +24,14 @@ from fractions import Fraction
 
 import mpmath
 import numpy as np
+
 from rlspec import validation
 
 __all__ = ["clipped_surrogate_loss", "clipped_surrogate_gradient_bounds", "kl_penalty_loss",
            "kl_penalty_gradient", "adaptive_kl_coefficient_exact", "clipped_value_loss_exact",
            "clipped_value_gradient_bounds_exact", "normalized_advantages_exact",
-           "categorical_entropy_high_precision", "categorical_entropy_gradient"]
+           "categorical_entropy_high_precision", "categorical_entropy_gradient",
+           "total_loss_exact"]
 
 #: Significant digits for the mpmath oracles.
 DIGITS = 50
@@ -238,3 +240,36 @@ def categorical_entropy_gradient(logits) -> np.ndarray:
             for b, (p, lg) in enumerate(zip(probabilities, logs)):
                 gradient[t, b] = float(-p * (lg + entropy))
     return gradient
+
+
+def total_loss_exact(log_prob, old_log_prob, advantages, values, old_values, entropy,
+                     clip_epsilon, value_clip_epsilon, value_coefficient, entropy_coefficient,
+                     normalize, ddof: int = 1):
+    """PPO's total loss L^CLIP(A_hat) + c1 L^V - c2 mean(H) and the bounds of its gradient in
+    ``log_prob``, ``values`` and ``entropy``, composed from the component oracles above.
+
+    The value targets are ``advantages + old_values`` with the raw advantages; only the
+    policy term uses the normalised ones (sample std for ``ddof=1``, population for 0).
+    Returns (value, {name: (lower, upper)})."""
+    advantages = np.asarray(advantages, dtype=np.float64)
+    policy_advantages = np.array(normalized_advantages_exact(advantages, ddof)) \
+        if normalize else advantages
+    returns = advantages + np.asarray(old_values, dtype=np.float64)
+    size = advantages.size
+    policy = clipped_surrogate_loss(log_prob, old_log_prob, policy_advantages, clip_epsilon)
+    p_low, p_high = clipped_surrogate_gradient_bounds(log_prob, old_log_prob, policy_advantages,
+                                                      clip_epsilon)
+    if value_clip_epsilon is None:
+        exact = [Fraction(float(v)) - Fraction(float(r)) for v, r in zip(values, returns)]
+        value = float(sum(e * e for e in exact) / (2 * size))
+        v_low = v_high = np.array([float(e / size) for e in exact])
+    else:
+        value = float(clipped_value_loss_exact(values, old_values, returns, value_clip_epsilon))
+        low, high = clipped_value_gradient_bounds_exact(values, old_values, returns,
+                                                        value_clip_epsilon)
+        v_low, v_high = np.array([float(x) for x in low]), np.array([float(x) for x in high])
+    c1, c2 = float(value_coefficient), float(entropy_coefficient)
+    total = policy + c1 * value - c2 * float(np.mean(entropy))
+    entropy_gradient = np.full(size, -c2 / size)
+    return total, {"log_prob": (p_low, p_high), "values": (c1 * v_low, c1 * v_high),
+                   "entropy": (entropy_gradient, entropy_gradient)}

@@ -16,19 +16,25 @@ clip's kinks (log-ratios are multiples of 1/8, never within 0.01 of log(1 +- eps
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 
 from rlspec.checks.batteries import register
-from rlspec.checks.core import (Case, Mismatch, compare, exact_gradient, judge_loss,
-                                within_interval)
+from rlspec.checks.core import (
+    Case,
+    Mismatch,
+    compare,
+    exact_gradient,
+    judge_loss,
+    within_interval,
+)
 from rlspec.oracles import ppo as ppo_oracle
 from rlspec.oracles import trpo as trpo_oracle
 from rlspec.oracles.dynamic_programming import expected_return
 from rlspec.toy_mdps import strategies
+from rlspec.toy_mdps.bandit_functions import BanditFunction
 from rlspec.toy_mdps.mdp import TabularMDP
 
 #: The clip epsilons of generated PPO cases (0.2 first: hypothesis shrinks to it).
@@ -338,41 +344,13 @@ def _total_loss_edge_cases() -> list[Case]:
     ]
 
 
-def _total_loss_expectations(a, ddof):
-    """(value, gradient bounds per input) of the total loss, from the component oracles."""
-    advantages = np.asarray(a["advantages"], dtype=np.float64)
-    policy_advantages = np.array(ppo_oracle.normalized_advantages_exact(advantages, ddof)) \
-        if a["normalize"] else advantages
-    returns = advantages + a["old_values"]
-    size = advantages.size
-    policy = ppo_oracle.clipped_surrogate_loss(a["log_prob"], a["old_log_prob"],
-                                               policy_advantages, a["clip_epsilon"])
-    p_low, p_high = ppo_oracle.clipped_surrogate_gradient_bounds(
-        a["log_prob"], a["old_log_prob"], policy_advantages, a["clip_epsilon"])
-    if a["value_clip_epsilon"] is None:
-        exact = [Fraction(float(v)) - Fraction(float(r)) for v, r in zip(a["values"], returns)]
-        value = float(sum(e * e for e in exact) / (2 * size))
-        v_low = v_high = np.array([float(e / size) for e in exact])
-    else:
-        value = float(ppo_oracle.clipped_value_loss_exact(a["values"], a["old_values"], returns,
-                                                          a["value_clip_epsilon"]))
-        low, high = ppo_oracle.clipped_value_gradient_bounds_exact(
-            a["values"], a["old_values"], returns, a["value_clip_epsilon"])
-        v_low, v_high = np.array([float(x) for x in low]), np.array([float(x) for x in high])
-    c1, c2 = float(a["value_coefficient"]), float(a["entropy_coefficient"])
-    total = policy + c1 * value - c2 * float(np.mean(a["entropy"]))
-    entropy_gradient = np.full(size, -c2 / size)
-    return total, {"log_prob": (p_low, p_high), "values": (c1 * v_low, c1 * v_high),
-                   "entropy": (entropy_gradient, entropy_gradient)}
-
-
 def _judge_total_loss(case, call, tolerance):
     a = case.arguments
     got = call.loss(a, differentiate=("log_prob", "values", "entropy"),
                     frozen=("old_log_prob", "advantages", "old_values"))
     first = None
     for ddof in ((1, 0) if a["normalize"] else (1,)):
-        expected, bounds = _total_loss_expectations(a, ddof)
+        expected, bounds = ppo_oracle.total_loss_exact(**a, ddof=ddof)
         found = judge_loss(got, expected, bounds, tolerance)
         if found is None:
             return None
@@ -654,46 +632,13 @@ def _judge_cg(case, call, tolerance):
     return None
 
 
-class _BanditFunction(dict):
-    """A function of the logits theta of a one-state softmax policy pi_theta = softmax(theta).
-
-    ``kind="surrogate"``: L(theta) = sum_a pi_theta(a) A(a), the importance-weighted
-    advantage E_{a ~ pi_old}[pi_theta(a) / pi_old(a) A(a)].  ``kind="kl"``:
-    KL(pi_old || pi_theta).  It is a dict of its own definition, so a report prints it and
-    ``--json`` encodes it.
-    """
-
-    def __init__(self, kind: str, old_logits, advantages):
-        definition = ("L(theta) = sum_a softmax(theta)_a A_a" if kind == "surrogate"
-                      else "KL(softmax(old_logits) || softmax(theta))")
-        super().__init__(function=kind, definition=definition,
-                         old_logits=[float(x) for x in old_logits],
-                         advantages=[float(x) for x in advantages])
-        self._old_log = self._log_softmax(np.asarray(old_logits, dtype=np.float64))
-        self._advantages = np.asarray(advantages, dtype=np.float64)
-
-    @staticmethod
-    def _log_softmax(logits):
-        shifted = logits - logits.max()
-        return shifted - np.log(np.exp(shifted).sum())
-
-    def __call__(self, theta) -> float:
-        log_policy = self._log_softmax(np.asarray(theta, dtype=np.float64))
-        if self["function"] == "surrogate":
-            return float(np.exp(log_policy) @ self._advantages)
-        return float(np.exp(self._old_log) @ (self._old_log - log_policy))
-
-    def __repr__(self) -> str:
-        return f"<{self['definition']}, old_logits={self['old_logits']}, A={self['advantages']}>"
-
-
 def _line_search_case(label, old_logits, advantages, full_step, max_kl, backtrack_ratio=0.5,
                       max_backtracks=10) -> Case:
     old_logits = np.array(old_logits, dtype=np.float64)
     advantages = np.array(advantages, dtype=np.float64)
     return Case(label, {"parameters": old_logits, "full_step": np.array(full_step, dtype=np.float64),
-                        "surrogate": _BanditFunction("surrogate", old_logits, advantages),
-                        "kl": _BanditFunction("kl", old_logits, advantages),
+                        "surrogate": BanditFunction("surrogate", old_logits, advantages),
+                        "kl": BanditFunction("kl", old_logits, advantages),
                         "max_kl": max_kl, "backtrack_ratio": backtrack_ratio,
                         "max_backtracks": max_backtracks},
                 {"old_logits": old_logits, "advantages": advantages})

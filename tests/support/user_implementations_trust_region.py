@@ -10,7 +10,7 @@ check that rejected correct code would be as useless as one that accepted bugs.
 import numpy as np
 import scipy.stats
 import torch
-from torch.distributions import Categorical, kl_divergence
+from torch.distributions import Categorical
 
 
 # ---------------------------------------------------------------------------------- PPO
@@ -47,7 +47,10 @@ def distributions_kl_penalty_loss(logits, old_logits, actions, advantages, beta)
     old_logits, advantages = old_logits.detach(), advantages.detach()  # rollout data
     new, old = Categorical(logits=logits), Categorical(logits=old_logits)
     ratio = torch.exp(new.log_prob(actions) - old.log_prob(actions))
-    return -(ratio * advantages - beta * kl_divergence(old, new)).mean()
+    # Not kl_divergence(old, new): torch.distributions sets a term to inf wherever the new
+    # probability underflows to 0 (logits 800 apart), although the KL itself is finite.
+    kl = (old.probs * (old.logits - new.logits)).sum(dim=-1)
+    return -(ratio * advantages - beta * kl).mean()
 
 
 def adaptive_beta(beta, kl, kl_target):

@@ -434,9 +434,9 @@ def test_line_search_accepts_only_feasible_improving_steps(problem):
 
 def _bandit(kind, old_logits, advantages):
     """The battery's one-state softmax functions (numpy), for the reference to call."""
-    from rlspec.checks.batteries.trust_region import _BanditFunction
+    from rlspec.toy_mdps.bandit_functions import BanditFunction
 
-    return _BanditFunction(kind, old_logits, advantages)
+    return BanditFunction(kind, old_logits, advantages)
 
 
 # ------------------------------------------------------------------ user implementations
