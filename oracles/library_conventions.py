@@ -31,11 +31,14 @@ from fractions import Fraction
 
 import mpmath
 import numpy as np
+
 from rlspec.oracles import kl_estimators, rlhf_ppo
 from rlspec.oracles import ppo as ppo_oracle
 
 DIGITS = 40
 
+#: SB3's epsilon in the advantage normalisation's denominator std + eps.
+SB3_NORMALIZATION_EPSILON = 1e-8
 #: SB3's epsilon inside the log of the tanh correction.
 SB3_LOG_EPSILON = 1e-6
 #: float64's machine epsilon: SB3 clips an action to [-1 + eps, 1 - eps] before atanh.
@@ -250,15 +253,18 @@ def unclipped_target_value_gradient_bounds(values, old_values, returns, clip_eps
 # ------------------------------------------------------ SB3 advantage normalisation
 
 def advantages_normalized_unless_single(advantages) -> list[float]:
-    """(A - mean) / sample std (exact, as :func:`rlspec.oracles.ppo.normalized_advantages_exact`
-    with N - 1), except that a batch of one is returned unchanged.
+    """(A - mean) / (sample std + 1e-8), SB3's exact constant (as
+    :func:`rlspec.oracles.ppo.normalized_advantages_exact` with N - 1), except that a batch of
+    one is returned unchanged.
 
-    Example: [3.0] -> [3.0]; [1.0, 3.0] -> [-0.70710678, 0.70710678].
+    Example: [3.0] -> [3.0]; [1.0, 3.0] -> [-0.70710678, 0.70710678]; [0, 2e-8] ->
+    [-0.41421356, 0.41421356] (the epsilon matters when the spread is of its order).
     """
     advantages = np.asarray(advantages, dtype=np.float64)
     if advantages.size == 1:
         return [float(advantages[0])]
-    return ppo_oracle.normalized_advantages_exact(advantages, ddof=1)
+    return ppo_oracle.normalized_advantages_exact(advantages, ddof=1,
+                                                  epsilon=SB3_NORMALIZATION_EPSILON)
 
 
 # ----------------------------------------------------------- noisy-label DPO losses

@@ -146,8 +146,9 @@ def _entry_page(entry, row: dict | None, drawn: list[figures.Figure],
         parts.append(f"<section><h2>{kind}</h2>" + "".join(
             f"<h3><code>{name}</code></h3>{_code(gather.source_of(name))}" for name in names)
             + "</section>")
-    parts.append("<section><h2>Tests</h2><ul>" + "".join(
-        f"<li><code>{html.escape(test)}</code></li>" for test in entry.tests) + "</ul></section>")
+    parts.append(f"<section><h2>Tests</h2><p>The tests that establish this entry carry "
+                 f"<code>@pytest.mark.spec(\"{html.escape(entry.id)}\")</code> in the repository's "
+                 f"<code>tests/</code>; a failing one names this entry.</p></section>")
     previous, following = neighbours
     parts.append('<nav class="neighbours">'
                  + (f'<a rel="prev" href="{previous}.html">← {previous}</a>' if previous else "")
