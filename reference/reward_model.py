@@ -17,6 +17,7 @@ while the loss is exactly 1000 (up to e^-1000).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -213,20 +214,17 @@ def _gradient_and_hessian(weights: np.ndarray, rewards: np.ndarray):
     error of an ulp of the heavy pair, which moved the Newton step by 4e-5 forever."""
     n = len(rewards)
     pulls, hessian = [[] for _ in range(n)], np.zeros((n, n))
-    for i in range(n):
-        for j in range(i + 1, n):
-            if weights[i, j] == 0 and weights[j, i] == 0:
-                continue
-            towards_i, towards_j = _sigmoid(rewards[j] - rewards[i]), _sigmoid(rewards[i] - rewards[j])
-            net = weights[i, j] * towards_i - weights[j, i] * towards_j
-            pulls[i].append(-net)
-            pulls[j].append(net)
-            # sigma(z) sigma(-z), not pull * (1 - pull): 1 - pull rounds to 0 beyond |z| = 37
-            curvature = (weights[i, j] + weights[j, i]) * towards_i * towards_j
-            hessian[i, i] += curvature
-            hessian[j, j] += curvature
-            hessian[i, j] -= curvature
-            hessian[j, i] -= curvature
+    for i, j in itertools.combinations(range(n), 2):  # a pair never compared adds 0
+        towards_i, towards_j = _sigmoid(rewards[j] - rewards[i]), _sigmoid(rewards[i] - rewards[j])
+        net = weights[i, j] * towards_i - weights[j, i] * towards_j
+        pulls[i].append(-net)
+        pulls[j].append(net)
+        # sigma(z) sigma(-z), not pull * (1 - pull): 1 - pull rounds to 0 beyond |z| = 37
+        curvature = (weights[i, j] + weights[j, i]) * towards_i * towards_j
+        hessian[i, i] += curvature
+        hessian[j, j] += curvature
+        hessian[i, j] -= curvature
+        hessian[j, i] -= curvature
     return np.array([math.fsum(pull) for pull in pulls]), hessian
 
 

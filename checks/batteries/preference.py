@@ -361,6 +361,9 @@ def _sequence_edges():
                        "shifted by the min, overflows", [[[800.0, 0.0]]], [(1,)], 1),
         _sequence_case("logits [-800, 0], token 1: the same spread in the other direction",
                        [[[-800.0, 0.0]]], [(1,)], 1),
+        _sequence_case("logits [800, 0] beside rows and positions of [0, 0]: a shift by another "
+                       "row's or position's max underflows to log 0",
+                       [[[800.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]], [(1, 0), (1, 0)], 2),
     ]
 
 

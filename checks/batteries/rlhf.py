@@ -197,6 +197,7 @@ def _actor_edge_cases() -> list[Case]:
         case("ratio above 1 + eps, A > 0: clipped, no gradient", [[0.5]], [[1.0]]),
         case("ratio below 1 - eps, A > 0: not clipped, gradient flows", [[-0.7]], [[1.0]]),
         case("ratio above 1 + eps, A < 0: not clipped", [[0.5]], [[-1.0]]),
+        case("ratio below 1 - eps, A < 0: clipped at 1 - eps, no gradient", [[-0.7]], [[-1.0]]),
         case("prompt and padding columns", [[3.0, 0.1, -0.1, -5.0]], [[4.0, 1.0, -1.0, 2.0]],
              mask=[[0, 1, 1, 0]]),
         case("rows of different lengths", [[0.1, 0.3, 0.0], [0.0, -0.3, 0.7]],

@@ -139,13 +139,16 @@ def _kl_penalty_edge_cases() -> list[Case]:
         Case("beta = 0 is the unclipped surrogate L^CPI",
              {"logits": np.array([[1.0, 0.0], [0.0, 0.0]]), "old_logits": np.zeros((2, 2)),
               "actions": np.array([0, 1]), "advantages": np.array([2.0, -1.0]), "beta": 0.0}),
-        Case("logits [800, 0] against old [0, 800]: a softmax without the max shift, or "
-             "shifted by the min, overflows; the KL is 800",
-             {"logits": np.array([[800.0, 0.0]]), "old_logits": np.array([[0.0, 800.0]]),
-              "actions": np.array([1]), "advantages": np.array([1.0]), "beta": 0.5}),
-        Case("logits [-800, 0] against old [0, 0]: the same spread in the other direction",
-             {"logits": np.array([[-800.0, 0.0]]), "old_logits": np.array([[0.0, 0.0]]),
-              "actions": np.array([1]), "advantages": np.array([1.0]), "beta": 0.5}),
+        Case("logits [800, 0, 790] against old [800, 0, 795]: a softmax without the max "
+             "shift, or shifted by the min, overflows",
+             {"logits": np.array([[800.0, 0.0, 790.0]]),
+              "old_logits": np.array([[800.0, 0.0, 795.0]]),
+              "actions": np.array([2]), "advantages": np.array([1.0]), "beta": 0.5}),
+        Case("logits [-800, 0, -5] against old [-800, 0, 0]: an action of probability e^-800 "
+             "under both; log(softmax) gives 0 * (-inf + inf) = NaN in the KL",
+             {"logits": np.array([[-800.0, 0.0, -5.0]]),
+              "old_logits": np.array([[-800.0, 0.0, 0.0]]),
+              "actions": np.array([2]), "advantages": np.array([1.0]), "beta": 0.5}),
     ]
 
 
