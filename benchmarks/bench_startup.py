@@ -18,9 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-CANDIDATES = '''
+NUMPY_CANDIDATE = '''
 import numpy as np
-import torch
 
 def discounted_return(rewards, gamma):
     out, running = np.zeros(len(rewards)), 0.0
@@ -28,6 +27,10 @@ def discounted_return(rewards, gamma):
         running = rewards[t] + gamma * running
         out[t] = running
     return out
+'''
+
+TORCH_CANDIDATE = '''
+import torch
 
 def ppo_loss(log_prob, old_log_prob, advantages, clip_epsilon):
     ratio = torch.exp(log_prob - old_log_prob.detach())
@@ -54,7 +57,8 @@ def main() -> None:
     rlspec = [python, "-m", "rlspec.cli"]
     with tempfile.TemporaryDirectory() as directory:
         folder = Path(directory)
-        (folder / "mine.py").write_text(CANDIDATES)
+        (folder / "mine.py").write_text(NUMPY_CANDIDATE)
+        (folder / "mine_torch.py").write_text(TORCH_CANDIDATE)
         rows = [
             ("python -c pass", [python, "-c", "pass"]),
             ("python -c 'import torch'", [python, "-c", "import torch"]),
@@ -63,7 +67,7 @@ def main() -> None:
             ("rlspec check mdp.return (numpy)", [*rlspec, "check", "mdp.return",
                                                  "mine:discounted_return"]),
             ("rlspec check ppo.clipped-objective (torch)",
-             [*rlspec, "check", "ppo.clipped-objective", "mine:ppo_loss"]),
+             [*rlspec, "check", "ppo.clipped-objective", "mine_torch:ppo_loss"]),
         ]
         results = {label: timed(command, folder, repeats) for label, command in rows}
     floor = results["python -c pass"]
