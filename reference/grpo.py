@@ -31,7 +31,7 @@ import torch
 
 from rlspec import validation
 from rlspec.reference.kl_estimators import kl_estimator_k3
-from rlspec.reference.rlhf_ppo import _mask, _nonnegative, _same_shape, _tensor
+from rlspec.reference._token_inputs import checked_mask, float64_tensor, nonnegative, same_shape
 from rlspec.validation import InvalidInputError
 
 __all__ = [
@@ -88,7 +88,7 @@ def group_advantages(rewards, epsilon) -> np.ndarray:
            [ 0.      ,  0.      ,  0.      ,  0.      ]])
     """
     rewards = _groups(rewards)
-    epsilon = _nonnegative(epsilon, "epsilon")
+    epsilon = nonnegative(epsilon, "epsilon")
     advantages = np.zeros_like(rewards)
     for g, group in enumerate(rewards):
         if group.max() == group.min():
@@ -132,18 +132,18 @@ def _clipped_objective(ratio: torch.Tensor, advantage: torch.Tensor, low: float 
 
 
 def _loss_inputs(log_probs, old_log_probs, advantages, response_mask, per_token=False):
-    log_probs = _tensor(log_probs, "log_probs[B, T]", 2)
-    old = _tensor(old_log_probs, "old_log_probs[B, T]", 2).detach()
-    _same_shape(log_probs, old, "old_log_probs")
+    log_probs = float64_tensor(log_probs, "log_probs[B, T]", 2)
+    old = float64_tensor(old_log_probs, "old_log_probs[B, T]", 2).detach()
+    same_shape(log_probs, old, "old_log_probs")
     if per_token:
-        adv = _tensor(advantages, "advantages[B, T]", 2).detach()
-        _same_shape(log_probs, adv, "advantages")
+        adv = float64_tensor(advantages, "advantages[B, T]", 2).detach()
+        same_shape(log_probs, adv, "advantages")
     else:
-        adv = _tensor(advantages, "advantages[B]", 1).detach()
+        adv = float64_tensor(advantages, "advantages[B]", 1).detach()
         if tuple(adv.shape) != (log_probs.shape[0],):
             raise InvalidInputError(f"advantages must have shape ({log_probs.shape[0]},), one "
                                     f"per response, got {tuple(adv.shape)}")
-    mask = _mask(response_mask, tuple(log_probs.shape), name="response_mask[B, T]",
+    mask = checked_mask(response_mask, tuple(log_probs.shape), name="response_mask[B, T]",
                  nonempty_rows=True)
     inside = torch.as_tensor(mask, dtype=torch.bool)
     # Prompt and padding columns may hold anything; keep them out of exp entirely.
@@ -154,13 +154,13 @@ def _loss_inputs(log_probs, old_log_probs, advantages, response_mask, per_token=
 def _any_tensor(value, name: str) -> torch.Tensor:
     """A float64 tensor of any shape; a tensor given is kept, so gradients flow."""
     if isinstance(value, torch.Tensor):
-        return _tensor(value, name, value.ndim)
-    return _tensor(value, name, np.ndim(value))
+        return float64_tensor(value, name, value.ndim)
+    return float64_tensor(value, name, np.ndim(value))
 
 
 def _clip_range(epsilon_low, epsilon_high) -> tuple[float, float]:
-    low = _nonnegative(epsilon_low, "epsilon_low")
-    high = _nonnegative(epsilon_high, "epsilon_high")
+    low = nonnegative(epsilon_low, "epsilon_low")
+    high = nonnegative(epsilon_high, "epsilon_high")
     if low >= 1.0:
         raise InvalidInputError(f"epsilon_low must be below 1 (the ratio's lower clip 1 - "
                                 f"epsilon_low must stay positive), got {epsilon_low!r}")
@@ -202,10 +202,10 @@ def grpo_loss(log_probs, old_log_probs, ref_log_probs, advantages, response_mask
     """
     log_probs, old, adv, mask, inside, log_ratio = _loss_inputs(
         log_probs, old_log_probs, advantages, response_mask)
-    ref = _tensor(ref_log_probs, "ref_log_probs[B, T]", 2).detach()
-    _same_shape(log_probs, ref, "ref_log_probs")
-    epsilon = _nonnegative(clip_epsilon, "clip_epsilon")
-    beta = _nonnegative(beta, "beta")
+    ref = float64_tensor(ref_log_probs, "ref_log_probs[B, T]", 2).detach()
+    same_shape(log_probs, ref, "ref_log_probs")
+    epsilon = nonnegative(clip_epsilon, "clip_epsilon")
+    beta = nonnegative(beta, "beta")
     low, high = _clip_range(epsilon, epsilon)
     ratio = torch.exp(log_ratio)
     on_response = torch.where(inside, log_probs, ref)  # k3 is 0 off the response
@@ -239,7 +239,7 @@ def dr_grpo_loss(log_probs, old_log_probs, advantages, response_mask, clip_epsil
     log_probs, old, adv, mask, inside, log_ratio = _loss_inputs(
         log_probs, old_log_probs, advantages, response_mask)
     low, high = _clip_range(clip_epsilon, clip_epsilon)
-    constant = _nonnegative(max_length, "max_length")
+    constant = nonnegative(max_length, "max_length")
     if constant <= 0:
         raise InvalidInputError(f"max_length must be positive, got {max_length!r}")
     ratio = torch.exp(log_ratio)
@@ -453,9 +453,9 @@ def dcpo_clip_bounds(old_log_probs, epsilon_low, epsilon_high, max_ratio) -> np.
     old = validation.as_float_array(old_log_probs, "old_log_probs[n]", ndim=1)
     if np.any(old > 0):
         raise InvalidInputError("old_log_probs must be log-probabilities, <= 0")
-    low_eps = _nonnegative(epsilon_low, "epsilon_low")
-    high_eps = _nonnegative(epsilon_high, "epsilon_high")
-    cap = _nonnegative(max_ratio, "max_ratio")
+    low_eps = nonnegative(epsilon_low, "epsilon_low")
+    high_eps = nonnegative(epsilon_high, "epsilon_high")
+    cap = nonnegative(max_ratio, "max_ratio")
     if cap < 1.0:
         raise InvalidInputError(f"max_ratio must be at least 1, got {max_ratio!r}")
     bounds = np.zeros((2, old.size))

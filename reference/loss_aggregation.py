@@ -41,7 +41,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rlspec.reference.rlhf_ppo import _mask, _tensor
+from rlspec.reference._token_inputs import checked_mask, float64_tensor
 from rlspec.validation import InvalidInputError
 
 __all__ = ["token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "seq_mean_token_sum_norm",
@@ -51,8 +51,8 @@ MODES = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-to
 
 
 def _inputs(per_token_loss, mask, nonempty_rows: bool):
-    loss = _tensor(per_token_loss, "per_token_loss[B, T]", 2)
-    array = _mask(mask, tuple(loss.shape), name="mask[B, T]", nonempty_rows=nonempty_rows)
+    loss = float64_tensor(per_token_loss, "per_token_loss[B, T]", 2)
+    array = checked_mask(mask, tuple(loss.shape), name="mask[B, T]", nonempty_rows=nonempty_rows)
     if array.sum() == 0:
         raise InvalidInputError("mask[B, T] has no token at all: the aggregate is undefined")
     inside = torch.as_tensor(array, dtype=torch.bool)
@@ -139,7 +139,7 @@ def effective_token_weights(mask, mode: str, normaliser=None) -> np.ndarray:
     """
     if mode not in MODES:
         raise InvalidInputError(f"mode must be one of {MODES}, got {mode!r}")
-    array = _mask(mask, name="mask[B, T]", nonempty_rows=mode != "token-mean")
+    array = checked_mask(mask, name="mask[B, T]", nonempty_rows=mode != "token-mean")
     if array.sum() == 0:
         raise InvalidInputError("mask[B, T] has no token at all: the weights are undefined")
     batch = array.shape[0]

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from rlspec import validation
+from rlspec.reference._token_inputs import checked_mask, float64_tensor, nonnegative, same_shape
 from rlspec.validation import InvalidInputError
 
 __all__ = [
@@ -41,59 +42,6 @@ __all__ = [
     "actor_clip_loss",
     "critic_clip_loss",
 ]
-
-
-# ------------------------------------------------------------------ input checks
-
-def _mask(mask, shape: tuple[int, ...] | None = None, name: str = "action_mask[B, T]",
-          contiguous: bool = False, nonempty_rows: bool = False) -> np.ndarray:
-    """A 0/1 mask as a float64 array; with ``contiguous`` each row's ones form one run."""
-    if isinstance(mask, torch.Tensor):
-        mask = mask.detach().cpu().numpy()
-    array = validation.as_float_array(mask, name, ndim=2)
-    if shape is not None:
-        validation.check_shape(array, shape, name)
-    if not np.all((array == 0.0) | (array == 1.0)):
-        where = tuple(int(i) for i in np.argwhere((array != 0.0) & (array != 1.0))[0])
-        raise InvalidInputError(f"{name} must hold only 0 and 1, got {array[where]!r} at {where}")
-    for b, row in enumerate(array):
-        ones = np.flatnonzero(row)
-        if nonempty_rows and ones.size == 0:
-            raise InvalidInputError(f"{name}: row {b} has no response token (all zeros)")
-        if contiguous and ones.size and ones[-1] - ones[0] + 1 != ones.size:
-            raise InvalidInputError(
-                f"{name}: the response tokens of row {b} must be contiguous (prompt, then "
-                f"response, then padding), got ones at columns {ones.tolist()}")
-    return array
-
-
-def _tensor(value, name: str, ndim: int) -> torch.Tensor:
-    """A float64 torch tensor (kept as given if it already is one, so gradients flow)."""
-    if isinstance(value, torch.Tensor):
-        if value.dtype != torch.float64:
-            raise InvalidInputError(
-                f"{name} must be a float64 tensor (float32 rounding hides the checks' "
-                f"differences), got {value.dtype}")
-        validation.as_float_array(value.detach().cpu().numpy(), name, ndim=ndim)
-        return value
-    return torch.as_tensor(validation.as_float_array(value, name, ndim=ndim))
-
-
-def _same_shape(reference: torch.Tensor | np.ndarray, other, name: str) -> None:
-    if tuple(other.shape) != tuple(reference.shape):
-        raise InvalidInputError(
-            f"{name} must have the same shape as log_probs, {tuple(reference.shape)}; got "
-            f"{tuple(other.shape)}")
-
-
-def _nonnegative(value, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
-    if not number >= 0.0 or not np.isfinite(number):
-        raise InvalidInputError(f"{name} must be a finite number >= 0, got {value!r}")
-    return number
 
 
 def _response_spans(mask: np.ndarray) -> list[tuple[int, int] | None]:
@@ -183,12 +131,12 @@ def kl_penalised_rewards(log_probs, ref_log_probs, reward_score, action_mask, kl
     """
     log_probs = validation.as_float_array(log_probs, "log_probs[B, T]", ndim=2)
     ref_log_probs = validation.as_float_array(ref_log_probs, "ref_log_probs[B, T]", ndim=2)
-    _same_shape(log_probs, ref_log_probs, "ref_log_probs")
-    mask = _mask(action_mask, log_probs.shape, contiguous=True, nonempty_rows=True)
+    same_shape(log_probs, ref_log_probs, "ref_log_probs")
+    mask = checked_mask(action_mask, log_probs.shape, contiguous=True, nonempty_rows=True)
     score = validation.as_float_array(reward_score, "reward_score[B]", ndim=1)
     validation.check_shape(score, (log_probs.shape[0],), "reward_score[B]")
-    beta = _nonnegative(kl_coef, "kl_coef")
-    clip = _nonnegative(clip_reward_value, "clip_reward_value")
+    beta = nonnegative(kl_coef, "kl_coef")
+    clip = nonnegative(clip_reward_value, "clip_reward_value")
     rewards = np.zeros_like(log_probs)
     for b, (first, last) in enumerate(_response_spans(mask)):
         for t in range(first, last + 1):
@@ -225,8 +173,8 @@ def masked_gae(rewards, values, action_mask, gamma, lam) -> np.ndarray:
     """
     rewards = validation.as_float_array(rewards, "rewards[B, T]", ndim=2)
     values = validation.as_float_array(values, "values[B, T]", ndim=2)
-    _same_shape(rewards, values, "values")
-    mask = _mask(action_mask, rewards.shape, contiguous=True)
+    same_shape(rewards, values, "values")
+    mask = checked_mask(action_mask, rewards.shape, contiguous=True)
     gamma = validation.check_gamma(gamma)
     lam = float(lam)
     if not 0.0 <= lam <= 1.0:
@@ -270,13 +218,13 @@ def actor_clip_loss(log_probs, old_log_probs, advantages, action_mask, clip_rang
     >>> round(loss.item(), 12), torch.autograd.grad(loss, lp)[0].item()
     (-1.2, 0.0)
     """
-    log_probs = _tensor(log_probs, "log_probs[B, T]", 2)
-    old = _tensor(old_log_probs, "old_log_probs[B, T]", 2)
-    adv = _tensor(advantages, "advantages[B, T]", 2)
-    _same_shape(log_probs, old, "old_log_probs")
-    _same_shape(log_probs, adv, "advantages")
-    mask = _mask(action_mask, tuple(log_probs.shape))
-    epsilon = _nonnegative(clip_range, "clip_range")
+    log_probs = float64_tensor(log_probs, "log_probs[B, T]", 2)
+    old = float64_tensor(old_log_probs, "old_log_probs[B, T]", 2)
+    adv = float64_tensor(advantages, "advantages[B, T]", 2)
+    same_shape(log_probs, old, "old_log_probs")
+    same_shape(log_probs, adv, "advantages")
+    mask = checked_mask(action_mask, tuple(log_probs.shape))
+    epsilon = nonnegative(clip_range, "clip_range")
     if mask.sum() == 0:
         raise InvalidInputError("action_mask has no response token: the mean is undefined")
     inside = torch.as_tensor(mask, dtype=torch.bool)
@@ -311,13 +259,13 @@ def critic_clip_loss(values, old_values, returns, action_mask, clip_range_value)
     >>> round(critic_clip_loss([[1.0]], [[0.0]], [[0.0]], [[1]], 0.2).item(), 12)
     0.5
     """
-    values = _tensor(values, "values[B, T]", 2)
-    old = _tensor(old_values, "old_values[B, T]", 2)
-    target = _tensor(returns, "returns[B, T]", 2)
-    _same_shape(values, old, "old_values")
-    _same_shape(values, target, "returns")
-    mask = _mask(action_mask, tuple(values.shape))
-    c = _nonnegative(clip_range_value, "clip_range_value")
+    values = float64_tensor(values, "values[B, T]", 2)
+    old = float64_tensor(old_values, "old_values[B, T]", 2)
+    target = float64_tensor(returns, "returns[B, T]", 2)
+    same_shape(values, old, "old_values")
+    same_shape(values, target, "returns")
+    mask = checked_mask(action_mask, tuple(values.shape))
+    c = nonnegative(clip_range_value, "clip_range_value")
     if mask.sum() == 0:
         raise InvalidInputError("action_mask has no response token: the mean is undefined")
     inside = torch.as_tensor(mask, dtype=torch.bool)
