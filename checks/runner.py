@@ -58,9 +58,8 @@ class Caller:
         self.forbid_input_writes = forbid_input_writes
         self.written: set[str] = set()
 
-    def __call__(self, arguments: dict[str, Any], shape: tuple[int, ...] | None,
-                 tensors: bool = False) -> np.ndarray:
-        outcome = self._call(Request(arguments, tensors=tensors))
+    def __call__(self, arguments: dict[str, Any], shape: tuple[int, ...] | None) -> np.ndarray:
+        outcome = self._call(Request(arguments))
         return answer(outcome.value, shape)
 
     def loss(self, arguments: dict[str, Any], differentiate: tuple[str, ...],
