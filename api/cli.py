@@ -145,6 +145,12 @@ def _parser() -> argparse.ArgumentParser:
                        help="leave out episodic gamma = 1 cases")
     check.add_argument("--forbid-input-writes", action="store_true",
                        help="fail a function that writes into its input arrays (default: warn)")
+    check.add_argument("--large", type=int, default=None, metavar="STATES",
+                       help="MDP checks: add generated MDPs of up to STATES states (10000 to "
+                            "1000000), judged against certified answers; every case then "
+                            "passes transitions as a CSR matrix (S * A, S)")
+    check.add_argument("--large-timeout", type=float, default=None, metavar="SECONDS",
+                       help="seconds allowed per large case (default 60)")
     check.add_argument("--json", action="store_true", help="print the report as strict JSON")
     check.set_defaults(run=_check)
     return parser
@@ -324,7 +330,7 @@ def _listing(kind: str) -> list[dict]:
 
 def _check(arguments) -> int:
     from rlspec.checks.core import RELATIVE_TOLERANCE
-    from rlspec.checks.runner import DEFAULT_MEMORY_LIMIT_MB, check
+    from rlspec.checks.runner import DEFAULT_LARGE_TIMEOUT_SECONDS, DEFAULT_MEMORY_LIMIT_MB, check
 
     if arguments.candidate.count(":") != 1 or not all(arguments.candidate.split(":")):
         raise UsageError(f"candidate must be module:callable, got {arguments.candidate!r}")
@@ -335,7 +341,9 @@ def _check(arguments) -> int:
                    include_undiscounted=not arguments.discounted_only,
                    adapter=arguments.adapter, rename=arguments.rename,
                    forbid_input_writes=arguments.forbid_input_writes,
-                   memory_limit=arguments.memory_limit or DEFAULT_MEMORY_LIMIT_MB)
+                   memory_limit=arguments.memory_limit or DEFAULT_MEMORY_LIMIT_MB,
+                   large_states=arguments.large,
+                   large_timeout=arguments.large_timeout or DEFAULT_LARGE_TIMEOUT_SECONDS)
     print(report.to_json() if arguments.json else report)
     return EXIT_OK if report.passed else EXIT_FAILED
 

@@ -74,9 +74,29 @@ def gymnasium_transition_table(candidate: Callable) -> Callable:
     return adapted
 
 
+def sparse_transitions(candidate: Callable) -> Callable:
+    """For solvers built for large MDPs: ``transitions`` arrives as a
+    ``scipy.sparse.csr_matrix`` of shape (S * A, S), row ``s * A + a`` (the layout of
+    ``TabularMDP.transition_matrix``).  The large cases of the MDP checks (``rlspec check
+    --large``) come in that format already and pass through unchanged."""
+    import scipy.sparse
+
+    @functools.wraps(candidate)
+    def adapted(**arguments):
+        transitions = arguments.get("transitions")
+        if transitions is not None and not scipy.sparse.issparse(transitions):
+            n_states, n_actions, _ = transitions.shape
+            arguments["transitions"] = scipy.sparse.csr_matrix(
+                transitions.reshape(n_states * n_actions, n_states))
+        return candidate(**arguments)
+
+    return adapted
+
+
 ADAPTERS = {
     "action-major": action_major,
     "gymnasium-table": gymnasium_transition_table,
+    "sparse-transitions": sparse_transitions,
 }
 
 

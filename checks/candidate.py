@@ -254,12 +254,18 @@ def _snapshot(value):
         return value.copy()
     if _is_tensor(value):
         return value.detach().clone()
+    if _is_sparse(value):
+        return value.copy()
     return None
 
 
 def _unchanged(before, after) -> bool:
     if isinstance(before, np.ndarray):
         return isinstance(after, np.ndarray) and np.array_equal(before, after, equal_nan=True)
+    if _is_sparse(before):
+        return _is_sparse(after) and before.shape == after.shape and all(
+            np.array_equal(getattr(before, part), getattr(after, part), equal_nan=True)
+            for part in ("data", "indices", "indptr"))
     torch = _torch()
     return bool(torch.equal(before, after.detach())) or bool(
         torch.isnan(before).any() and torch.allclose(before, after.detach(), 0.0, 0.0, True))
@@ -267,6 +273,11 @@ def _unchanged(before, after) -> bool:
 
 def _holds_array(item) -> bool:
     return isinstance(item, (np.ndarray, tuple, list)) or _is_tensor(item)
+
+
+def _is_sparse(value) -> bool:
+    """A scipy CSR matrix (the large MDP cases' transitions), without importing scipy."""
+    return type(value).__module__.startswith("scipy.sparse") and hasattr(value, "indptr")
 
 
 def _is_tensor(value) -> bool:

@@ -13,7 +13,8 @@ import numpy as np
 @dataclass
 class Report:
     """The outcome of ``rlspec.check``: pass or fail, how many cases ran, and for a failure
-    the minimal counterexample found, with the spec entry it violates.
+    the minimal counterexample found, with the spec entry it violates.  ``large_cases``
+    lists the large generated MDPs judged (``large_states``): label, states, seconds.
 
     ``variant`` names the library convention judged (``check@variant``), None for the
     entry's own formula.  ``warnings`` lists what the candidate did that is not a wrong answer but may hurt (it
@@ -32,6 +33,7 @@ class Report:
     candidate_output: str = ""
     candidate_output_bytes: int = 0
     variant: str | None = None
+    large_cases: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -45,6 +47,7 @@ class Report:
             "counterexample": jsonable(self.counterexample), "warnings": self.warnings,
             "candidate_output": self.candidate_output,
             "candidate_output_bytes": self.candidate_output_bytes,
+            "large_cases": jsonable(self.large_cases),
             "show": f"rlspec show {self.spec_id}",
         }
 
@@ -65,6 +68,8 @@ class Report:
             f"  candidate: {self.candidate}",
             f"  cases run: {self.cases_run} in {self.seconds:.2f} s",
         ]
+        lines += [f"  large case {run['case']}: {run['states']} states, judged in {run['seconds']:.2f} s"
+                  for run in self.large_cases]
         if self.counterexample:
             example = self.counterexample
             lines.append(f"  counterexample ({example['case']}):")

@@ -9,7 +9,10 @@ and how to judge the candidate's answer on a case.  This module runs a battery:
    parameter name is a usage error, not a counterexample;
 1. the generated cases, with the fixed edge cases first, under hypothesis; on a failure
    hypothesis shrinks the case to a minimal one, which the report shows;
-2. if those all pass, the named toy MDPs, smallest first.
+2. if those all pass, the named toy MDPs, smallest first;
+3. with ``large_states``, the MDP checks then run generated MDPs of up to that many states
+   (``rlspec.toy_mdps.large``) with a time budget per case, judged against certified
+   answers: a check of a solver built for large problems.
 
 The candidate never crashes the check: an exception, a NaN, a wrong shape, an exit, a
 crash, or a call that runs past ``timeout`` seconds becomes a failed case in the report.
@@ -37,6 +40,8 @@ DEFAULT_TIMEOUT_SECONDS = 10.0
 #: The worker's address-space limit: a candidate that allocates more gets a MemoryError
 #: (reported as its failure) instead of driving the machine into swap or the OOM killer.
 DEFAULT_MEMORY_LIMIT_MB = 8192
+#: The time a candidate may take on one large case (``large_states``).
+DEFAULT_LARGE_TIMEOUT_SECONDS = 60.0
 #: The largest relative tolerance accepted: beyond it a check would pass answers that are
 #: wrong in their second digit.
 MAX_TOLERANCE = 1e-2
@@ -113,6 +118,30 @@ def validated_options(max_examples, timeout, tolerance, memory_limit) -> tuple:
     return int(max_examples), float(timeout), float(tolerance), int(memory_limit)
 
 
+def _large_adapter(battery, spec_id: str, large_states, large_timeout,
+                   adapter: str | None) -> str:
+    """The adapter of a run with large cases (they pass sparse transitions, so every case
+    does), or a UsageError naming what is wrong with the large-case options."""
+    from rlspec.checks.batteries import BATTERIES
+    from rlspec.toy_mdps.large import LARGE_CASE_SIZES
+
+    if battery.large is None:
+        having = ", ".join(sorted(b.spec_id for b in BATTERIES.values() if b.large))
+        raise UsageError(f"{spec_id} has no large cases; the checks that have them: {having}")
+    smallest = min(size for _, size in LARGE_CASE_SIZES)
+    if isinstance(large_states, bool) or not isinstance(large_states, (int, np.integer)) \
+            or large_states < smallest:
+        raise UsageError(f"large_states must be a whole number of states, at least "
+                         f"{smallest} (the smallest large case), got {large_states!r}")
+    if not _finite_number(large_timeout) or large_timeout <= 0:
+        raise UsageError(f"large_timeout must be a finite positive number of seconds, got "
+                         f"{large_timeout!r}")
+    if adapter not in (None, "sparse-transitions"):
+        raise UsageError(f"the large cases pass transitions as a sparse matrix, which the "
+                         f"adapter {adapter!r} cannot convert; leave the adapter out")
+    return "sparse-transitions"
+
+
 def validated_rename(rename) -> tuple[tuple[str, str], ...]:
     """``rename`` as (canonical, yours) pairs: from a dict, or from CANONICAL=YOURS texts."""
     if rename is None:
@@ -130,7 +159,8 @@ def check(name: str, candidate: Callable | str, *, max_examples: int = DEFAULT_M
           timeout: float = DEFAULT_TIMEOUT_SECONDS, tolerance: float = RELATIVE_TOLERANCE,
           include_undiscounted: bool = True, candidate_name: str | None = None,
           adapter: str | None = None, rename=None, forbid_input_writes: bool = False,
-          memory_limit: int = DEFAULT_MEMORY_LIMIT_MB) -> Report:
+          memory_limit: int = DEFAULT_MEMORY_LIMIT_MB, large_states: int | None = None,
+          large_timeout: float = DEFAULT_LARGE_TIMEOUT_SECONDS) -> Report:
     """Judge ``candidate`` on the check ``name`` and return a :class:`Report`.
 
     ``name`` is a spec entry ID (``"gae.advantage"``) or a check's alias (``"gae"``), with
@@ -140,7 +170,10 @@ def check(name: str, candidate: Callable | str, *, max_examples: int = DEFAULT_M
     (``rlspec.checks.adapters.all_adapters()``) and ``rename`` maps canonical argument names
     to yours (``{"terminated": "dones"}``).  ``include_undiscounted=False`` leaves out the
     episodic gamma = 1 cases; ``forbid_input_writes`` fails a candidate that writes into its
-    inputs (otherwise a warning).  ``memory_limit`` is in megabytes.  Raises UsageError,
+    inputs (otherwise a warning).  ``memory_limit`` is in megabytes.  ``large_states``
+    adds, for the MDP checks that have them, generated MDPs of up to that many states, each
+    call limited to ``large_timeout`` seconds; every case then passes ``transitions`` as a
+    CSR matrix (S * A, S) (the ``sparse-transitions`` adapter).  Raises UsageError,
     before judging anything, for an unknown name, an option out of range, or a candidate
     whose parameters do not take the check's arguments.
     """
@@ -149,6 +182,8 @@ def check(name: str, candidate: Callable | str, *, max_examples: int = DEFAULT_M
     max_examples, timeout, tolerance, memory_limit = validated_options(
         max_examples, timeout, tolerance, memory_limit)
     battery, spec_id = find(name)
+    if large_states is not None:
+        adapter = _large_adapter(battery, spec_id, large_states, large_timeout, adapter)
     if adapter is not None:
         from rlspec.checks.adapters import all_adapters
         if adapter not in all_adapters():
@@ -162,12 +197,13 @@ def check(name: str, candidate: Callable | str, *, max_examples: int = DEFAULT_M
     worker = Worker(source, memory_limit * 2**20, output)
     caller = Caller(worker, timeout, forbid_input_writes)
     counter = {"cases": 0}
+    large_cases_run: list[dict[str, Any]] = []
     started = time.perf_counter()
 
-    def judge(case: Case) -> dict[str, Any] | None:
+    def judge(case: Case, rule=battery.judge) -> dict[str, Any] | None:
         counter["cases"] += 1
         try:
-            mismatch = battery.judge(case, caller, tolerance)
+            mismatch = rule(case, caller, tolerance)
         except CandidateFailure as failure:
             return _counterexample(case, failure.message, got=failure.got,
                                    traceback=failure.details)
@@ -189,6 +225,16 @@ def check(name: str, candidate: Callable | str, *, max_examples: int = DEFAULT_M
                     found = judge(case)
                     if found is not None:
                         break
+        if found is None and large_states is not None:
+            caller.timeout = large_timeout
+            for case in battery.large.make(large_states):
+                case_started = time.perf_counter()
+                found = judge(case, battery.large.judge)
+                large_cases_run.append({"case": case.label,
+                                        "states": case.context["mdp"].n_states,
+                                        "seconds": time.perf_counter() - case_started})
+                if found is not None:
+                    break
     except CandidateFailure as failure:  # the dry run itself died or hung
         raise UsageError(f"{label}: {failure.message}") from None
     finally:
@@ -201,7 +247,7 @@ def check(name: str, candidate: Callable | str, *, max_examples: int = DEFAULT_M
         cases_run=counter["cases"], seconds=time.perf_counter() - started,
         tolerance=tolerance, counterexample=found, warnings=warnings,
         candidate_output=output.text(), candidate_output_bytes=output.size,
-        variant=battery.variant,
+        variant=battery.variant, large_cases=large_cases_run,
     )
 
 
@@ -241,7 +287,8 @@ def _search(battery, edge_cases, judge, keep, max_examples: int) -> dict[str, An
 
 def _counterexample(case: Case, problem, expected=None, got=None, tolerance=None,
                     traceback=None):
-    return {"case": case.label, "inputs": dict(case.arguments), "problem": problem,
+    inputs = case.context.get("shown_inputs", case.arguments)
+    return {"case": case.label, "inputs": dict(inputs), "problem": problem,
             "expected": expected, "got": got, "tolerance": tolerance, "traceback": traceback}
 
 

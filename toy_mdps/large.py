@@ -255,7 +255,7 @@ def describe_large(name: str) -> str:
 #: (kind, size) of the large cases :func:`large_cases` yields, smallest first.
 LARGE_CASE_SIZES: tuple[tuple[str, int], ...] = (
     ("random", 10_000), ("grid", 10_000), ("frozenlake", 2_500), ("chain", 10_000),
-    ("random", 100_000), ("grid", 100_000),
+    ("random", 100_000), ("grid", 100_000), ("random", 1_000_000),
 )
 
 

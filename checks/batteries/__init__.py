@@ -27,12 +27,23 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from rlspec.checks.core import Case, Mismatch, UsageError
 
 Judge = Callable[[Case, "Caller", float], "Mismatch | None"]  # noqa: F821
+
+
+@dataclass(frozen=True)
+class LargeCases:
+    """Generated MDPs of 10^4 to 10^6 states for a check of a solver built for large
+    problems (``rlspec check --large N``): ``make(max_states)`` yields them smallest first,
+    with ``transitions`` as a CSR matrix (S * A, S); ``judge`` compares with a certified
+    answer, whose proven error bound widens the tolerance."""
+
+    make: Callable[[int], Iterator[Case]]
+    judge: Judge
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,7 @@ class Battery:
     make_toy_cases: Callable[[], list[Case]] = list
     variant: str | None = None
     users: str = ""
+    large: LargeCases | None = None
 
 
 BATTERIES: dict[str, Battery] = {}

@@ -13,14 +13,14 @@ from fractions import Fraction
 import numpy as np
 from hypothesis import strategies as st
 
-from rlspec.checks.batteries import register
+from rlspec.checks.batteries import LargeCases, register
 from rlspec.checks.core import CandidateFailure, Case, Mismatch, compare
-from rlspec.oracles import bellman, occupancy, policies
+from rlspec.oracles import bellman, certified, occupancy, policies
 from rlspec.oracles.methods import enumeration, exact_rational, linear_program
 from rlspec.oracles import dynamic_programming, policy_gradient
 from rlspec.oracles.dynamic_programming import NonTerminatingPolicyError
 from rlspec.oracles.methods.conversions import to_fractions
-from rlspec.toy_mdps import strategies
+from rlspec.toy_mdps import large, strategies
 from rlspec.toy_mdps.mdp import TabularMDP
 
 # --------------------------------------------------------------------------- cases
@@ -530,6 +530,78 @@ def _performance_difference_toy_cases(tiny=False) -> list[Case]:
     return cases
 
 
+# ---------------------------------------------------------------- large cases
+
+def _large(arguments: tuple[str, ...], judge) -> LargeCases:
+    """The generated MDPs of ``rlspec.toy_mdps.large.large_cases`` as cases whose
+    ``arguments`` are those of the check; the report shows how to rebuild a failing one."""
+
+    def make(max_states: int):
+        for label, mdp, actions in large.large_cases(max_states):
+            available = {"transitions": mdp.transition_matrix, "rewards": np.array(mdp.rewards),
+                         "gamma": mdp.gamma, "policy": np.eye(mdp.n_actions)[actions],
+                         "initial_distribution": np.array(mdp.initial_distribution)}
+            shown = {"mdp": f"rlspec.toy_mdps.large.make_large_named({label!r}): "
+                            f"{mdp.n_states} states, {mdp.n_actions} actions, gamma {mdp.gamma:g}",
+                     "transitions": "mdp.transition_matrix, CSR of shape (S * A, S), row s * A + a"}
+            if "policy" in arguments:
+                shown["policy"] = (f"one-hot of numpy.random.default_rng(0).integers(0, "
+                                   f"{mdp.n_actions}, size={mdp.n_states})")
+            yield Case(label, {name: available[name] for name in arguments},
+                       {"mdp": mdp, "actions": actions, "shown_inputs": shown})
+
+    return LargeCases(make, judge)
+
+
+def _certified_mismatch(expected: certified.CertifiedValues, got: np.ndarray,
+                        tolerance: float, what: str) -> Mismatch | None:
+    """``got`` within the relative tolerance of the certified answer, widened by the error
+    bound the solver proved: the exact answer lies in values +- error_bound."""
+    slack = tolerance * max(1.0, float(np.max(np.abs(expected.values)))) + expected.error_bound
+    error = np.abs(got - expected.values)
+    if np.all(error <= slack):
+        return None
+    worst = np.unravel_index(int(np.argmax(error)), error.shape)
+    return Mismatch(f"{what} differs from the certified answer by {float(error[worst]):.6g} at "
+                    f"index {tuple(int(i) for i in worst)}: {float(got[worst]):.6g} instead of "
+                    f"{float(expected.values[worst]):.6g} (proven exact to "
+                    f"{expected.error_bound:.1e})", expected=float(expected.values[worst]),
+                    got=float(got[worst]), tolerance=slack)
+
+
+def _judge_large(certified_answer, what: str):
+    def judge(case, call, tolerance):
+        expected = certified_answer(case.context["mdp"], case.context["actions"])
+        return _certified_mismatch(expected, call(case.arguments, expected.values.shape),
+                                   tolerance, what)
+    return judge
+
+
+def _judge_large_optimal_policy(case, call, tolerance):
+    mdp = case.context["mdp"]
+    policy = _policy_answer(call(case.arguments, None), mdp.n_states, mdp.n_actions, tolerance)
+    policy = np.clip(policy, 0.0, None)
+    optimum = certified.optimal_values(mdp)
+    try:
+        achieved = certified.evaluate_policy(mdp, policy / policy.sum(axis=1, keepdims=True))
+    except certified.UncertifiableError as error:
+        return Mismatch(f"the returned policy's values cannot be computed: {error}")
+    slack = tolerance * max(1.0, float(np.max(np.abs(optimum.values)))) \
+        + optimum.error_bound + achieved.error_bound
+    shortfall = optimum.values - achieved.values
+    if np.all(shortfall <= slack):
+        return None
+    s = int(np.argmax(shortfall))
+    return Mismatch(f"the returned policy is not optimal: in state {s} its value is "
+                    f"{achieved.values[s]:.6g}, V* is {optimum.values[s]:.6g} (both proven "
+                    f"exact to {optimum.error_bound + achieved.error_bound:.1e})",
+                    expected=float(optimum.values[s]), got=float(achieved.values[s]),
+                    tolerance=slack)
+
+
+_LARGE_MDP = ("transitions", "rewards", "gamma")
+
+
 # ------------------------------------------------------------------- registry
 
 MDP_ARGUMENTS = ("transitions[s, a, s'] float64, rewards[s, a] float64 (expected reward), "
@@ -574,6 +646,7 @@ register(
     judge=_judge_policy_evaluation, make_generated=lambda: _mdp_policy_cases(),
     make_edge_cases=_edge_policy_cases,
     make_toy_cases=lambda: _policy_cases(_toy_mdps()),
+    large=_large(_LARGE_MDP + ("policy",), _judge_large(certified.evaluate_policy, "V^pi")),
 )
 register(
     name="optimal-values", spec_id="dp.value-iteration",
@@ -581,6 +654,7 @@ register(
     signature=f"candidate(transitions, rewards, gamma) -> values[s]; {MDP_ARGUMENTS}",
     judge=_judge_optimal_values, make_generated=_optimal_cases,
     make_edge_cases=_edge_optimal_cases, make_toy_cases=_toy_optimal_cases,
+    large=_large(_LARGE_MDP, _judge_large(lambda mdp, _: certified.optimal_values(mdp), "V*")),
 )
 register(
     name="optimal-policy", spec_id="dp.policy-iteration",
@@ -588,6 +662,7 @@ register(
     signature=f"candidate(transitions, rewards, gamma) -> policy[s, a] or actions[s]; {MDP_ARGUMENTS}",
     judge=_judge_optimal_policy, make_generated=_optimal_cases,
     make_edge_cases=_edge_optimal_cases, make_toy_cases=_toy_optimal_cases,
+    large=_large(_LARGE_MDP, _judge_large_optimal_policy),
 )
 register(
     name="policy-improvement", spec_id="dp.policy-improvement",
@@ -615,6 +690,8 @@ register(
     judge=_judge_state_occupancy, make_generated=_occupancy_cases,
     make_edge_cases=lambda: _occupancy_toy_cases(tiny=True),
     make_toy_cases=_occupancy_toy_cases,
+    large=_large(("transitions", "gamma", "policy", "initial_distribution"),
+                 _judge_large(certified.state_occupancy, "nu^pi")),
 )
 register(
     name="state-action-occupancy", spec_id="mdp.state-action-occupancy",
@@ -623,6 +700,8 @@ register(
     judge=_judge_state_action_occupancy, make_generated=_occupancy_cases,
     make_edge_cases=lambda: _occupancy_toy_cases(tiny=True),
     make_toy_cases=_occupancy_toy_cases,
+    large=_large(("transitions", "gamma", "policy", "initial_distribution"),
+                 _judge_large(certified.state_action_occupancy, "rho^pi")),
 )
 register(
     name="policy-from-occupancy", spec_id="mdp.occupancy-theorem-2",
