@@ -5,7 +5,10 @@ taken to 40 digits), losses and their gradients in 40-digit arithmetic from clos
 (the reference relies on torch autograd), the overlong penalty in rationals, the dynamic
 sampling filter by counting correct answers (the reference compares max and min), the DCPO
 bounds as roots of their quadratics found by ``mpmath.polyroots`` (the reference uses the
-closed-form square roots).  Conventions are those of ``rlspec.reference.grpo``.
+closed-form square roots), DCPO's smooth advantages in rationals with the choice between
+the two mixtures decided exactly on squared advantages, and its dual-clipped terms by the
+identity A min(rho, h) / A min(max(rho, l), c) instead of nested min/max.  Conventions are
+those of ``rlspec.reference.grpo``.
 
 Accuracy as in ``rlspec.oracles.rlhf_ppo``: exact or 40-digit, rounded once to float64.
 """
@@ -33,6 +36,11 @@ __all__ = [
     "gspo_loss_exact",
     "gspo_token_loss_exact",
     "dcpo_bounds_by_roots",
+    "dcpo_smooth_advantages_exact",
+    "dcpo_smooth_advantage_ties",
+    "dcpo_total_statistics_from_history",
+    "dcpo_dual_clip_loss_exact",
+    "dcpo_otm_loss_exact",
 ]
 
 
@@ -269,3 +277,154 @@ def _larger_root(q, constant):
     roots = mpmath.polyroots([1, -1 / scale, constant / (q * scale ** 2)], maxsteps=200,
                              extraprec=60)
     return max(mpmath.re(root) for root in roots) * scale
+
+
+def _dcpo_statistics(group, steps, old_mean, old_std):
+    """(mean_new, var_new, mean_total, var_total) as exact rationals."""
+    size = len(group)
+    mean = sum(group, Fraction(0)) / size
+    variance = sum(((r - mean) ** 2 for r in group), Fraction(0)) / (size - 1)
+    if steps == 0:
+        return mean, variance, mean, variance
+    k = Fraction(steps)
+    total_mean = (k * old_mean + mean) / (k + 1)
+    total_variance = (k * old_std ** 2 + variance) / (k + 1) + k * (mean - old_mean) ** 2 / (k + 1) ** 2
+    return mean, variance, total_mean, total_variance
+
+
+def _smooth_choice(reward, mean, variance, total_mean, total_variance, steps):
+    """(A_new^2, A_total^2, use_sa_new) in exact rationals.
+
+    |SA_new|^2 - |SA_total|^2 = (2w - 1)(A_total^2 - A_new^2) with w = 1/(k + 1), so SA_new
+    is chosen iff that is negative; both squares are rationals."""
+    square_new = (reward - mean) ** 2 / variance if variance else Fraction(0)
+    square_total = (reward - total_mean) ** 2 / total_variance if total_variance else Fraction(0)
+    weight = Fraction(1, steps + 1)
+    return square_new, square_total, (2 * weight - 1) * (square_total - square_new) < 0
+
+
+def _sqrt(fraction):
+    return mpmath.sqrt(mpmath.mpf(fraction.numerator) / fraction.denominator)
+
+
+def _mp(fraction):
+    return mpmath.mpf(fraction.numerator) / fraction.denominator
+
+
+def dcpo_smooth_advantages_exact(rewards, previous_steps, previous_mean, previous_std) -> np.ndarray:
+    """DCPO's smooth advantages: statistics in exact rationals (previous_std squared
+    exactly), the choice between SA_new and SA_total decided exactly by the sign of
+    (2w - 1)(A_total^2 - A_new^2), the chosen mixture evaluated at 40 digits."""
+    rewards = to_fractions(rewards)
+    steps = [int(k) for k in np.asarray(previous_steps, dtype=np.float64)]
+    means = to_fractions(previous_mean)
+    stds = to_fractions(previous_std)
+    out = np.zeros(rewards.shape)
+    with mpmath.workdps(DIGITS):
+        for g, group in enumerate(rewards):
+            k = steps[g]
+            mean, variance, total_mean, total_variance = _dcpo_statistics(group, k, means[g], stds[g])
+            weight = mpmath.mpf(1) / (k + 1)
+            for j, reward in enumerate(group):
+                _, _, use_new = _smooth_choice(reward, mean, variance, total_mean, total_variance, k)
+                a_new = _mp(reward - mean) / _sqrt(variance) if variance else mpmath.mpf(0)
+                a_total = (_mp(reward - total_mean) / _sqrt(total_variance) if total_variance
+                           else mpmath.mpf(0))
+                if use_new:
+                    out[g, j] = float(weight * a_total + (1 - weight) * a_new)
+                else:
+                    out[g, j] = float(weight * a_new + (1 - weight) * a_total)
+    return out
+
+
+def dcpo_smooth_advantage_ties(rewards, previous_steps, previous_mean, previous_std) -> bool:
+    """True where some response has |SA_new| = |SA_total| with SA_new = -SA_total != 0 (the
+    two standardised advantages opposite, A_new = -A_total): there the choice rests on the
+    last bit of a float comparison, and the case cannot judge an implementation."""
+    rewards = to_fractions(rewards)
+    steps = [int(k) for k in np.asarray(previous_steps, dtype=np.float64)]
+    means, stds = to_fractions(previous_mean), to_fractions(previous_std)
+    for g, group in enumerate(rewards):
+        k = steps[g]
+        if k < 2:  # w = 1 or 1/2: the two mixtures are equal
+            continue
+        statistics = _dcpo_statistics(group, k, means[g], stds[g])
+        for reward in group:
+            square_new, square_total, _ = _smooth_choice(reward, *statistics, k)
+            if square_new == square_total and square_new != 0 and \
+                    (reward - statistics[0]) * (reward - statistics[2]) < 0:
+                return True
+    return False
+
+
+def dcpo_total_statistics_from_history(history) -> tuple[Fraction, Fraction]:
+    """The cumulative (mean, variance) of one prompt from all its steps' reward groups,
+    without the recursion: the mean of the per-step means, and the mean of the per-step
+    sample variances plus the population variance of the per-step means.  Exact rationals;
+    a second method for the statistics inside :func:`dcpo_smooth_advantages_exact`."""
+    means, variances = [], []
+    for group in history:
+        group = to_fractions(group)
+        mean = sum(group, Fraction(0)) / len(group)
+        means.append(mean)
+        variances.append(sum(((r - mean) ** 2 for r in group), Fraction(0)) / (len(group) - 1))
+    steps = len(means)
+    grand = sum(means, Fraction(0)) / steps
+    between = sum(((m - grand) ** 2 for m in means), Fraction(0)) / steps
+    return grand, sum(variances, Fraction(0)) / steps + between
+
+
+def _dcpo_term(log_ratio, advantage, low, high, dual):
+    """J(x) and its slope interval in x: A min(rho, h) for A >= 0 and A min(max(rho, l), c)
+    for A < 0 (rho = e^x), with every valid slope at a kink."""
+    ratio, a = mpmath.exp(log_ratio), mpmath.mpf(advantage)
+    if a == 0:
+        return mpmath.mpf(0), mpmath.mpf(0), mpmath.mpf(0)
+    free = ratio * a
+    if a > 0:
+        lower_kink, upper_kink = None, high
+        value = a * min(ratio, high)
+    else:
+        lower_kink, upper_kink = low, dual
+        value = a * min(max(ratio, low), dual)
+    if (lower_kink is None or ratio > lower_kink) and ratio < upper_kink:
+        return value, free, free
+    if ratio == upper_kink or (lower_kink is not None and ratio == lower_kink):
+        return value, min(0, free), max(0, free)
+    return value, mpmath.mpf(0), mpmath.mpf(0)
+
+
+def _dcpo_loss(log_probs, old_log_probs, advantages, response_mask, epsilon_low, epsilon_high,
+               max_ratio, clip_ratio_c, weight_of) -> LossAndGradient:
+    lp, old, adv, mask = _arrays(log_probs, old_log_probs, advantages, response_mask)
+    g_low, g_high = np.zeros(lp.shape), np.zeros(lp.shape)
+    with mpmath.workdps(DIGITS):
+        dual = mpmath.mpf(float(clip_ratio_c))
+        total = mpmath.mpf(0)
+        for index in zip(*np.nonzero(mask)):
+            (low,), (high,) = dcpo_bounds_by_roots([old[index]], epsilon_low, epsilon_high, max_ratio)
+            value, s_low, s_high = _dcpo_term(_log_ratio(lp, old, index), float(adv[index[0]]),
+                                              mpmath.mpf(low), mpmath.mpf(high), dual)
+            weight = weight_of(mask, index)
+            total += weight * value
+            a, b = scaled_interval(s_low, s_high, -weight)
+            g_low[index], g_high[index] = float(a), float(b)
+        return LossAndGradient(float(-total), g_low, g_high)
+
+
+def dcpo_dual_clip_loss_exact(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                              epsilon_high, max_ratio, clip_ratio_c) -> LossAndGradient:
+    """-(1 / sum_i |o_i|) sum_{i,t} J_{i,t}: DCPO's dual-clipped terms with the bounds of
+    :func:`dcpo_bounds_by_roots`, token-mean aggregated."""
+    count = int(np.asarray(response_mask, dtype=np.float64).sum())
+    return _dcpo_loss(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                      epsilon_high, max_ratio, clip_ratio_c,
+                      lambda mask, index: mpmath.mpf(1) / count)
+
+
+def dcpo_otm_loss_exact(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                        epsilon_high, max_ratio, clip_ratio_c) -> LossAndGradient:
+    """-(1/B) sum_i sum_t J_{i,t}: the same terms, each token weighing 1/B (OTM)."""
+    return _dcpo_loss(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                      epsilon_high, max_ratio, clip_ratio_c,
+                      lambda mask, index: mpmath.mpf(1) / mask.shape[0])

@@ -10,9 +10,10 @@ formulas here are the papers':
 * DAPO: Yu et al. (2025), "DAPO: an open-source LLM reinforcement learning system at scale",
   §3 (its objective, clip-higher, dynamic sampling, token-level loss, overlong shaping).
 * GSPO: Zheng et al. (2025), "Group sequence policy optimization", §4 (GSPO and GSPO-token).
-* DCPO: Yang et al. (2025), "DCPO: Dynamic clipping policy optimization": only its dynamic
-  clipping bounds, as the authors' released code computes them (spec entry
-  ``dcpo.dynamic-clipping`` says exactly what is and is not checked against the paper).
+* DCPO: Yang et al. (2025), "DCPO: Dynamic clipping policy optimization": its dynamic
+  clipping bounds, smooth advantage standardisation, dual-clipped loss and OTM aggregation,
+  as the authors' released code and README state them (spec entries ``dcpo.*`` say exactly
+  what is and is not checked against the paper).
 
 Conventions: those of ``rlspec.reference.rlhf_ppo`` (columns aligned with the predicted
 token; ``response_mask[b, t] = 1`` on response tokens, EOS included, 0 on prompt and
@@ -45,6 +46,9 @@ __all__ = [
     "gspo_loss",
     "gspo_token_loss",
     "dcpo_clip_bounds",
+    "dcpo_smooth_advantages",
+    "dcpo_dual_clip_loss",
+    "dcpo_otm_loss",
 ]
 
 
@@ -467,3 +471,175 @@ def dcpo_clip_bounds(old_log_probs, epsilon_low, epsilon_high, max_ratio) -> np.
         bounds[0, n] = 0.5 * (1.0 + math.sqrt(max(0.0, 1.0 - 4.0 * low_eps / q)))
         bounds[1, n] = min(0.5 * (1.0 + math.sqrt(1.0 + 4.0 * high_eps / q)), cap)
     return bounds
+
+
+def dcpo_smooth_advantages(rewards, previous_steps, previous_mean, previous_std) -> np.ndarray:
+    r"""DCPO's smooth advantage standardisation: the current step's group statistics mixed
+    with the cumulative statistics of the same prompt, keeping the smaller mixture.
+
+    For a prompt seen at k = ``previous_steps`` earlier steps (this is step i = k + 1), with
+    current rewards r_1..r_G of mean :math:`\mu_{new}` and sample variance :math:`\sigma^2_{new}`,
+    and cumulative statistics :math:`(\mu_{old}, \sigma_{old})` of the k earlier steps:
+
+    .. math::
+        \mu_{total} = \frac{k\mu_{old} + \mu_{new}}{k+1}, \qquad
+        \sigma^2_{total} = \frac{k\sigma^2_{old} + \sigma^2_{new}}{k+1}
+                         + \frac{k(\mu_{new} - \mu_{old})^2}{(k+1)^2}
+
+    .. math::
+        A_{new,j} = \frac{r_j - \mu_{new}}{\sigma_{new}}, \quad
+        A_{total,j} = \frac{r_j - \mu_{total}}{\sigma_{total}}, \quad
+        SA_{new,j} = \tfrac{i-1}{i}A_{new,j} + \tfrac1i A_{total,j}, \quad
+        SA_{total,j} = \tfrac1i A_{new,j} + \tfrac{i-1}{i} A_{total,j}
+
+    and :math:`\hat A_j = SA_{new,j}` if :math:`|SA_{new,j}| < |SA_{total,j}|`, else
+    :math:`SA_{total,j}`.  A standardised advantage whose std is 0 is 0 (the code's
+    ``std > 0`` guards).  At k = 0 every statistic is the current one and this is GRPO's
+    advantage (:func:`group_advantages` with ε = 0).
+
+    Source: the authors' README ("Smooth Advantage Standardization") and code
+    (``compute_dcpo_outcome_advantage`` and ``get_mean_std`` in lime-RL/DCPO's
+    ``verl/trainer/ppo/core_algos.py``), with ``norm_adv_by_std_in_grpo=True`` and
+    ``user_old_mean_ratio=1``; spec entry ``dcpo.smooth-advantage-standardization``.
+    Unrolled, the update makes :math:`\mu_{total}` the mean of the per-step means and
+    :math:`\sigma^2_{total}` the mean of the per-step sample variances plus the population
+    variance of the per-step means: each step weighs the same, whatever its group size.
+
+    Conventions: ``rewards[n_groups, G]`` (G >= 2) one row per prompt;
+    ``previous_steps[n_groups]`` whole numbers >= 0; ``previous_mean[n_groups]``,
+    ``previous_std[n_groups]`` (>= 0) the cumulative statistics after those steps (ignored
+    where k = 0).  "All rewards equal" is decided on the values, as in :func:`group_advantages`.
+
+    Example: rewards (1, 0, 0, 0) at step 4 (k = 3) of a prompt whose earlier steps had
+    mean 1/2, std 1/2: μ_new = 1/4, σ_new = 1/2, so A_new = (3/2, -1/2); μ_total = 7/16,
+    σ²_total = (3/4 + 1/4 + (3/4)(1/16)) / 4 = 67/256, so A_total = (9, -7) / sqrt(67).  With
+    weights 1/4, 3/4 the correct response keeps SA_total = 3/8 + (3/4)(1.0995) = 1.1996 and the
+    others SA_new = -3/8 + (1/4)(-0.8552) = -0.5888.  At k = 0 it is GRPO's advantage.
+
+    >>> dcpo_smooth_advantages([[1.0, 0.0, 0.0, 0.0]], [3], [0.5], [0.5]).round(4)
+    array([[ 1.1996, -0.5888, -0.5888, -0.5888]])
+    >>> dcpo_smooth_advantages([[1.0, 0.0, 0.0, 0.0]], [0], [0.0], [0.0])
+    array([[ 1.5, -0.5, -0.5, -0.5]])
+    """
+    rewards = _groups(rewards)
+    count = rewards.shape[0]
+    steps = validation.as_float_array(previous_steps, "previous_steps[n_groups]", ndim=1)
+    old_mean = validation.as_float_array(previous_mean, "previous_mean[n_groups]", ndim=1)
+    old_std = validation.as_float_array(previous_std, "previous_std[n_groups]", ndim=1)
+    for name, array in (("previous_steps", steps), ("previous_mean", old_mean),
+                        ("previous_std", old_std)):
+        if array.shape != (count,):
+            raise InvalidInputError(f"{name} must have shape ({count},), one per group, got "
+                                    f"{array.shape}")
+    if np.any(steps < 0) or np.any(steps != np.round(steps)):
+        raise InvalidInputError("previous_steps must be whole numbers >= 0 (how many earlier "
+                                "steps saw the prompt)")
+    if np.any(old_std < 0):
+        raise InvalidInputError("previous_std must be >= 0")
+    advantages = np.zeros_like(rewards)
+    for g, group in enumerate(rewards):
+        size, k = len(group), float(steps[g])
+        if group.max() == group.min():
+            mean, variance = float(group[0]), 0.0
+        else:
+            mean = math.fsum(group) / size
+            variance = math.fsum((r - mean) ** 2 for r in group) / (size - 1)
+        if k == 0:
+            total_mean, total_variance = mean, variance
+        else:
+            shift = mean - old_mean[g]
+            total_mean = (k * old_mean[g] + mean) / (k + 1)
+            total_variance = (k * old_std[g] ** 2 + variance + k / (k + 1) * shift ** 2) / (k + 1)
+        new_std, total_std = math.sqrt(variance), math.sqrt(total_variance)
+        weight = 1.0 / (k + 1)  # 1 / i
+        for j, reward in enumerate(group):
+            a_new = (reward - mean) / new_std if new_std > 0 else 0.0
+            a_total = (reward - total_mean) / total_std if total_std > 0 else 0.0
+            smooth_new = weight * a_total + (1 - weight) * a_new
+            smooth_total = weight * a_new + (1 - weight) * a_total
+            advantages[g, j] = smooth_new if abs(smooth_new) < abs(smooth_total) else smooth_total
+    return advantages
+
+
+def _dcpo_objective(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                    epsilon_high, max_ratio, clip_ratio_c):
+    """Per-token DCPO objective J[B, T] (0 off the response) and the response mask."""
+    log_probs, old, adv, mask, inside, log_ratio = _loss_inputs(
+        log_probs, old_log_probs, advantages, response_mask)
+    dual = nonnegative(clip_ratio_c, "clip_ratio_c")
+    if dual <= 1.0:
+        raise InvalidInputError(f"clip_ratio_c must be above 1 (the dual clip bounds the loss "
+                                f"of a negative advantage at ratio c > 1), got {clip_ratio_c!r}")
+    low = torch.ones_like(old)
+    high = torch.ones_like(old)
+    bounds = dcpo_clip_bounds(old[inside].numpy(), epsilon_low, epsilon_high, max_ratio)
+    low[inside], high[inside] = torch.as_tensor(bounds[0]), torch.as_tensor(bounds[1])
+    ratio = torch.exp(log_ratio)
+    advantage = adv[:, None].expand_as(ratio)
+    clipped = torch.minimum(ratio * advantage,
+                            torch.minimum(torch.maximum(ratio, low), high) * advantage)
+    dual_clipped = torch.maximum(clipped, dual * advantage)  # only where A < 0
+    objective = torch.where(advantage < 0, dual_clipped, clipped)
+    return torch.where(inside, objective, torch.zeros_like(objective)), mask
+
+
+def dcpo_dual_clip_loss(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                        epsilon_high, max_ratio, clip_ratio_c) -> torch.Tensor:
+    r"""DCPO's policy loss: the clipped surrogate with the dynamic bounds, dual-clipped for
+    negative advantages, averaged over all response tokens of the batch.
+
+    .. math::
+        J_{i,t} = \begin{cases}
+            \min\big(\rho_{i,t}\hat A_i,\ \operatorname{clip}(\rho_{i,t}, \ell(q_{i,t}), h(q_{i,t}))\hat A_i\big), & \hat A_i \ge 0 \\
+            \max\Big(\min\big(\rho_{i,t}\hat A_i,\ \operatorname{clip}(\rho_{i,t}, \ell, h)\hat A_i\big),\ c\,\hat A_i\Big), & \hat A_i < 0
+        \end{cases}
+        \qquad \mathcal L = -\frac{1}{\sum_i |o_i|}\sum_{i,t} J_{i,t}
+
+    with ℓ, h the bounds of :func:`dcpo_clip_bounds` at :math:`q_{i,t} = \pi_{\theta_{old}}`
+    (capped at ``max_ratio``) and c = ``clip_ratio_c`` > 1.  For A < 0 this is
+    :math:`A\min(\max(\rho, \ell), c)`: a ratio above c gives a constant loss and no gradient
+    (Ye et al. 2020's dual clip, which bounds the loss of an unlikely token that became likely).
+
+    Source: ``compute_policy_loss_dcpo`` with ``clip_type="dynamic"`` in lime-RL/DCPO's
+    ``verl/trainer/ppo/core_algos.py``, with its default ``loss_agg_mode="token-mean"``
+    (:func:`dcpo_otm_loss` is the same terms with the OTM aggregation the authors' recipe
+    uses).  The code caps h at ``max(clip_ratio_c, 10)``; pass that as ``max_ratio`` to
+    match it.  Spec entry ``dcpo.dual-clip-loss``.
+
+    Example: one token, q = 1, ε = (0.16, 0.2): ℓ = 0.8; ratio e^{1.5} = 4.48, A = -1, c = 3:
+    the dual clip binds, J = -3.
+
+    >>> dcpo_dual_clip_loss([[1.5]], [[0.0]], [-1.0], [[1]], 0.16, 0.2, 10.0, 3.0).item()
+    3.0
+    """
+    objective, mask = _dcpo_objective(log_probs, old_log_probs, advantages, response_mask,
+                                      epsilon_low, epsilon_high, max_ratio, clip_ratio_c)
+    return -objective.sum() / float(mask.sum())
+
+
+def dcpo_otm_loss(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                  epsilon_high, max_ratio, clip_ratio_c) -> torch.Tensor:
+    r"""DCPO's loss with its "only token mean" (OTM) aggregation: each response's token sum,
+    averaged over the responses, with no division by a length.
+
+    .. math:: \mathcal L = -\frac{1}{B}\sum_{i=1}^{B}\sum_{t=1}^{|o_i|} J_{i,t}
+
+    with :math:`J_{i,t}` the dual-clipped, dynamically bounded term of
+    :func:`dcpo_dual_clip_loss`.  Every token weighs 1/B, so a response's weight grows with
+    its advantage and its length; GRPO's 1/|o_i| would give each token of a long response
+    less weight than one of a short response whatever their advantages.
+
+    Source: the authors' README (Chinese version, section "OTM": the DCPO objective
+    (1/G) Σ_i Σ_t, and a table giving each token the weight of its advantage); their
+    released ``agg_loss`` computes something else (spec entry ``dcpo.otm-loss``).  It is
+    ``agg.seq-mean-token-sum`` applied to DCPO's terms.
+
+    Example: two responses of 1 and 3 tokens, ratios 1, A = (1, -1): -(1 - 3) / 2 = 1.
+
+    >>> dcpo_otm_loss([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]], [[0.0] * 3] * 2, [1.0, -1.0],
+    ...               [[1, 0, 0], [1, 1, 1]], 0.16, 0.2, 10.0, 3.0).item()
+    1.0
+    """
+    objective, mask = _dcpo_objective(log_probs, old_log_probs, advantages, response_mask,
+                                      epsilon_low, epsilon_high, max_ratio, clip_ratio_c)
+    return -objective.sum() / mask.shape[0]

@@ -400,6 +400,79 @@ def _dcpo_edge_cases() -> list[Case]:
                                                "max_ratio": 10.0})]
 
 
+@st.composite
+def _smooth_advantage_cases(draw):
+    groups, size = draw(st.integers(1, 3)), draw(st.integers(2, 5))
+    arguments = {
+        "rewards": np.array(_pick(draw, (0.0, 1.0, 0.5, -1.0, 2.0), groups * size)).reshape(groups, size),
+        "previous_steps": _row_values(draw, groups, (0.0, 1.0, 2.0, 3.0, 7.0)),
+        "previous_mean": _row_values(draw, groups, (0.0, 0.25, 0.5, 1.0, -0.5)),
+        "previous_std": _row_values(draw, groups, (0.0, 0.25, 0.5, 1.0))}
+    # Where A_new = -A_total the two mixtures are opposite and equally large: the choice
+    # would rest on the last bit of a float comparison.
+    if grpo_oracle.dcpo_smooth_advantage_ties(**arguments):
+        arguments["previous_std"] = arguments["previous_std"] + 0.125
+    return Case("generated", arguments)
+
+
+def _smooth_advantage_edge_cases() -> list[Case]:
+    def case(label, rewards, steps, mean, std):
+        return Case(label, {"rewards": np.array(rewards, dtype=np.float64),
+                            "previous_steps": np.array(steps, dtype=np.float64),
+                            "previous_mean": np.array(mean, dtype=np.float64),
+                            "previous_std": np.array(std, dtype=np.float64)})
+    return [
+        case("first step (k = 0): GRPO's advantage; the previous statistics are ignored",
+             [[1.0, 0.0, 0.0, 0.0]], [0], [5.0], [3.0]),
+        case("the worked example: step 4, previous mean 1/2, std 1/2", [[1.0, 0.0, 0.0, 0.0]],
+             [3], [0.5], [0.5]),
+        case("all rewards equal this step: the cumulative statistics still give an advantage",
+             [[1.0, 1.0, 1.0, 1.0]], [3], [0.5], [0.5]),
+        case("k = 1: both mixtures are the average of A_new and A_total", [[1.0, 0.0]], [1],
+             [0.25], [0.5]),
+        case("a prompt whose rewards never varied: every advantage 0", [[0.5, 0.5, 0.5]], [2],
+             [0.5], [0.0]),
+        case("two prompts with different histories", [[1.0, 0.0, 1.0], [2.0, 0.0, 0.0]], [7, 2],
+             [0.25, 1.0], [0.25, 1.0]),
+    ]
+
+
+@st.composite
+def _dcpo_loss_cases(draw):
+    case = draw(_policy_loss_cases())
+    case.arguments["max_ratio"] = draw(st.sampled_from([10.0, 2.0, 100.0]))
+    case.arguments["clip_ratio_c"] = draw(st.sampled_from([3.0, 1.5, 10.0]))
+    return case
+
+
+def _dcpo_loss_edge_cases() -> list[Case]:
+    def case(label, log_ratio, advantage, mask, old, c=3.0, low=0.16, high=0.28):
+        log_ratio, old = np.array(log_ratio, dtype=np.float64), np.array(old, dtype=np.float64)
+        return Case(label, {"log_probs": old + log_ratio, "old_log_probs": old,
+                            "advantages": np.array(advantage, dtype=np.float64),
+                            "response_mask": np.array(mask, dtype=np.float64),
+                            "epsilon_low": low, "epsilon_high": high, "max_ratio": 10.0,
+                            "clip_ratio_c": c})
+    return [
+        case("A < 0, ratio e^1.5 = 4.48 above c = 3: the dual clip binds, no gradient",
+             [[1.5]], [-1.0], [[1]], [[0.0]]),
+        case("A > 0, ratio 4.48: clipped at h(1) = 1.19, no gradient (no dual clip for A > 0)",
+             [[1.5]], [1.0], [[1]], [[0.0]]),
+        case("A < 0, ratio 2 below c = 3: unclipped, gradient flows", [[0.7]], [-1.0], [[1]],
+             [[-0.25]]),
+        case("unlikely token q = e^-2.5, A > 0, ratio 2: inside (l, h) = (1/2, 2.41), outside "
+             "PPO's (0.84, 1.28)", [[0.7]], [1.0], [[1]], [[-2.5]]),
+        case("unlikely token, A < 0, ratio 0.55: above l = 1/2, gradient flows", [[-0.6]], [-1.0],
+             [[1]], [[-2.5]]),
+        case("a short and a long response", [[0.1, 0.0, 0.0, 0.0], [-0.1, 0.05, 1.5, -0.3]],
+             [1.0, -1.0], [[1, 0, 0, 0], [1, 1, 1, 1]], [[-1.0, 2.0, 2.0, 2.0], [-1.0] * 4]),
+        case("prompt and padding columns", [[4.0, 0.1, -0.3, -6.0]], [-2.0], [[0, 1, 1, 0]],
+             [[3.0, -1.0, -0.25, -7.0]]),
+        *(case(label, log_ratio, [1.0], [[1, 0]], old)
+          for label, log_ratio, old in _MASKED_EXTREMES),
+    ]
+
+
 # --------------------------------------------------------------------------- aggregation
 
 @st.composite
@@ -567,6 +640,31 @@ register(
               "(row 0 lower, row 1 upper)",
     judge=_judge_array(grpo_oracle.dcpo_bounds_by_roots, _same_shape),
     make_generated=_dcpo_cases, make_edge_cases=_dcpo_edge_cases,
+)
+
+register(
+    name="dcpo-smooth-advantages", spec_id="dcpo.smooth-advantage-standardization",
+    summary="DCPO: the smaller of two mixtures of the current-step and cumulative z-scores",
+    signature="candidate(rewards[n_groups, G], previous_steps[n_groups], previous_mean[n_groups], "
+              "previous_std[n_groups]) -> advantages[n_groups, G]",
+    judge=_judge_array(grpo_oracle.dcpo_smooth_advantages_exact, _same_shape),
+    make_generated=_smooth_advantage_cases, make_edge_cases=_smooth_advantage_edge_cases,
+)
+_DCPO_LOSS = (f"candidate({_POLICY}, epsilon_low, epsilon_high, max_ratio, clip_ratio_c) -> loss; "
+              f"{_TORCH} (d/d log_probs)")
+register(
+    name="dcpo-dual-clip-loss", spec_id="dcpo.dual-clip-loss",
+    summary="DCPO's surrogate with the dynamic bounds, max(., c A) where A < 0, token mean",
+    signature=_DCPO_LOSS,
+    judge=_judge_loss(grpo_oracle.dcpo_dual_clip_loss_exact, "log_probs", _ROLLOUT),
+    make_generated=_dcpo_loss_cases, make_edge_cases=_dcpo_loss_edge_cases,
+)
+register(
+    name="dcpo-otm-loss", spec_id="dcpo.otm-loss",
+    summary="DCPO's dual-clipped terms, each response's token sum averaged over responses (OTM)",
+    signature=_DCPO_LOSS,
+    judge=_judge_loss(grpo_oracle.dcpo_otm_loss_exact, "log_probs", _ROLLOUT),
+    make_generated=_dcpo_loss_cases, make_edge_cases=_dcpo_loss_edge_cases,
 )
 
 _AGG = "candidate(per_token_loss[B, T], mask[B, T]{extra}) -> loss; " + _TORCH + \

@@ -1,17 +1,20 @@
 """GRPO and its successors (Dr. GRPO, DAPO, GSPO, DCPO): each reference function agrees with
 an exact oracle; each oracle agrees with a second method (scipy, a characterisation, central
 differences, Spinning Up's identity, a clamped closed form, the quadratics the bounds
-solve); GSPO-token reduces to GSPO; DAPO's filter keeps exactly the groups with a gradient.
+solve, the nested min/max of DCPO's definition, the statistics of a prompt's whole history);
+GSPO-token reduces to GSPO; DAPO's filter keeps exactly the groups with a gradient.
 Tolerances as in ``tests/rlhf/test_rlhf_ppo.py``."""
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from scipy.stats import zscore
 
 import bugs_rlhf as bugs
+import mpmath
+
 import rlspec
 import user_implementations_rlhf as user
 from rlspec.oracles import grpo as oracle
@@ -46,7 +49,7 @@ def policy_batches(draw, kind="decoupled", per_token=False):
     batch["advantages"] = fill(draw, mask, ADVANTAGES) if per_token else np.array(
         draw(st.lists(st.sampled_from(ADVANTAGES), min_size=rows, max_size=rows)))
     batch["response_mask"] = mask
-    if kind == "decoupled":
+    if kind in ("decoupled", "dcpo"):
         batch["epsilon_low"] = draw(st.sampled_from([0.2, 0.1, 0.3]))
         batch["epsilon_high"] = draw(st.sampled_from([0.28, 0.2, 0.1]))
     else:
@@ -55,6 +58,9 @@ def policy_batches(draw, kind="decoupled", per_token=False):
         batch["beta"] = draw(st.sampled_from([0.04, 0.0, 0.5]))
     if kind == "dr":
         batch["max_length"] = draw(st.sampled_from([8, 3]))
+    if kind == "dcpo":
+        batch["max_ratio"] = draw(st.sampled_from([10.0, 2.0]))
+        batch["clip_ratio_c"] = draw(st.sampled_from([3.0, 1.5]))
     return batch
 
 
@@ -135,6 +141,8 @@ LOSSES = {
     "dapo": (grpo.dapo_token_loss, oracle.dapo_loss_exact, "decoupled", False),
     "gspo": (grpo.gspo_loss, oracle.gspo_loss_exact, "decoupled", False),
     "gspo-token": (grpo.gspo_token_loss, oracle.gspo_token_loss_exact, "decoupled", True),
+    "dcpo": (grpo.dcpo_dual_clip_loss, oracle.dcpo_dual_clip_loss_exact, "dcpo", False),
+    "dcpo-otm": (grpo.dcpo_otm_loss, oracle.dcpo_otm_loss_exact, "dcpo", False),
 }
 
 
@@ -177,6 +185,18 @@ def test_gspo_token_loss_and_gradient_match_the_closed_form(batch):
     _check_loss("gspo-token", batch)
 
 
+@pytest.mark.spec("dcpo.dual-clip-loss")
+@given(policy_batches("dcpo"))
+def test_dcpo_dual_clip_loss_and_gradient_match_the_closed_form(batch):
+    _check_loss("dcpo", batch)
+
+
+@pytest.mark.spec("dcpo.otm-loss")
+@given(policy_batches("dcpo"))
+def test_dcpo_otm_loss_and_gradient_match_the_closed_form(batch):
+    _check_loss("dcpo-otm", batch)
+
+
 SMOOTH = sorted(set(LOSSES) - {"gspo-token"})
 
 
@@ -185,6 +205,8 @@ SMOOTH = sorted(set(LOSSES) - {"gspo-token"})
     "grpo.dr-grpo-loss",
     "grpo.objective",
     "gspo.sequence-ratio",
+    "dcpo.dual-clip-loss",
+    "dcpo.otm-loss",
 )
 @pytest.mark.parametrize("name", SMOOTH)
 @given(data=st.data())
@@ -203,6 +225,8 @@ def test_loss_passes_gradcheck(name, data):
     "grpo.dr-grpo-loss",
     "grpo.objective",
     "gspo.sequence-ratio",
+    "dcpo.dual-clip-loss",
+    "dcpo.otm-loss",
 )
 @pytest.mark.parametrize("name", SMOOTH)
 @given(data=st.data())
@@ -328,6 +352,107 @@ def test_dcpo_oracle_bounds_solve_q_r_abs_r_minus_1_equal_epsilon(old, low, high
     assert np.all((lower >= 0.5) & (lower <= 1) & (upper >= 1))
 
 
+
+def _dcpo_term_by_definition(log_ratio, advantage, low, high, dual):
+    """The definition, nested as the authors' code nests it: min(rho A, clip(rho, l, h) A),
+    then max(., c A) where A < 0 (the negated max/min of their losses)."""
+    ratio, a = mpmath.exp(mpmath.mpf(log_ratio)), mpmath.mpf(advantage)
+    term = min(ratio * a, min(max(ratio, mpmath.mpf(low)), mpmath.mpf(high)) * a)
+    return max(term, mpmath.mpf(dual) * a) if a < 0 else term
+
+
+@pytest.mark.spec("dcpo.dual-clip-loss", "dcpo.otm-loss")
+@given(policy_batches("dcpo"))
+def test_dcpo_loss_oracles_agree_with_the_nested_definition(batch):
+    """Both oracles' values recomputed from the nested min/max, with the closed-form bounds
+    (the oracles use the identity form and the bounds found by polyroots)."""
+    mask, adv = batch["response_mask"], batch["advantages"]
+    terms = []
+    with mpmath.workdps(40):
+        for i, t in zip(*np.nonzero(mask)):
+            (low,), (high,) = grpo.dcpo_clip_bounds([batch["old_log_probs"][i, t]], batch["epsilon_low"],
+                                                    batch["epsilon_high"], batch["max_ratio"])
+            terms.append(_dcpo_term_by_definition(
+                batch["log_probs"][i, t] - batch["old_log_probs"][i, t], adv[i], low, high,
+                batch["clip_ratio_c"]))
+        total = float(mpmath.fsum(terms))
+    tolerance = _loss_tolerance(batch)
+    assert abs(oracle.dcpo_dual_clip_loss_exact(**batch).value + total / mask.sum()) <= tolerance
+    assert abs(oracle.dcpo_otm_loss_exact(**batch).value + total / mask.shape[0]) <= tolerance
+
+
+@pytest.mark.spec("dcpo.otm-loss")
+@given(policy_batches("dcpo"))
+def test_dcpo_otm_loss_is_the_token_mean_rescaled_by_tokens_per_response(batch):
+    """L_OTM = (sum_i |o_i| / B) L_dual-clip, value and gradient."""
+    scale = batch["response_mask"].sum() / batch["response_mask"].shape[0]
+    otm, otm_gradient = autograd_value_and_gradient(grpo.dcpo_otm_loss, batch, "log_probs")
+    mean, mean_gradient = autograd_value_and_gradient(grpo.dcpo_dual_clip_loss, batch, "log_probs")
+    tolerance = scale * _loss_tolerance(batch)
+    assert abs(otm - scale * mean) <= tolerance
+    np.testing.assert_allclose(otm_gradient, scale * mean_gradient, rtol=0, atol=tolerance)
+
+
+SMOOTH_STATES = st.integers(1, 3).flatmap(lambda groups: st.tuples(
+    reward_groups(values=(0.0, 1.0, 0.5, -1.0, 2.0)).filter(lambda r: r.shape[0] >= groups)
+    .map(lambda r: r[:groups]),
+    st.lists(st.sampled_from([0.0, 1.0, 2.0, 3.0, 7.0]), min_size=groups, max_size=groups),
+    st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0, -0.5]), min_size=groups, max_size=groups),
+    st.lists(st.sampled_from([0.0, 0.25, 0.5, 1.0]), min_size=groups, max_size=groups)))
+
+
+@pytest.mark.spec("dcpo.smooth-advantage-standardization")
+@given(SMOOTH_STATES)
+@example((np.array([[1.0, 0.0, 0.0, 0.0]]), [3.0], [0.5], [0.5]))
+@example((np.array([[1.0, 1.0, 1.0]]), [2.0], [0.5], [0.5]))
+def test_dcpo_smooth_advantages_match_the_exact_oracle(state):
+    rewards, steps, mean, std = (np.asarray(x, dtype=np.float64) for x in state)
+    assume(rewards.shape[0] == steps.size)
+    assume(not oracle.dcpo_smooth_advantage_ties(rewards, steps, mean, std))
+    got = grpo.dcpo_smooth_advantages(rewards, steps, mean, std)
+    expected = oracle.dcpo_smooth_advantages_exact(rewards, steps, mean, std)
+    # G-term sums and a pooled variance of a few terms; |A| <= 2 (sqrt(G - 1)) / sigma_min
+    np.testing.assert_allclose(got, expected, rtol=0, atol=_tolerance(8 * rewards.shape[1], 20.0))
+
+
+@pytest.mark.spec("dcpo.smooth-advantage-standardization")
+@given(reward_groups())
+def test_dcpo_smooth_advantages_at_the_first_step_are_grpos(rewards):
+    zeros = np.zeros(rewards.shape[0])
+    np.testing.assert_allclose(grpo.dcpo_smooth_advantages(rewards, zeros, zeros + 4.0, zeros + 9.0),
+                               grpo.group_advantages(rewards, 0.0), rtol=0,
+                               atol=_tolerance(4 * rewards.shape[1], 3.0))
+
+
+@pytest.mark.spec("dcpo.smooth-advantage-standardization")
+@given(st.lists(st.lists(st.sampled_from([0.0, 1.0, 0.5, -1.0]), min_size=2, max_size=4),
+                min_size=2, max_size=5))
+def test_dcpo_smooth_oracle_agrees_with_the_statistics_of_the_whole_history(history):
+    """The oracle's recursion, fed the earlier steps' statistics, against the last step's
+    advantages computed here from the statistics of every step at once."""
+    *earlier, current = history
+    old_mean, old_variance = oracle.dcpo_total_statistics_from_history(earlier)
+    state = ([len(earlier)], [float(old_mean)], [float(mpmath.sqrt(mpmath.mpf(old_variance.numerator)
+                                                                   / old_variance.denominator))])
+    total_mean, total_variance = oracle.dcpo_total_statistics_from_history(history)
+    new_mean, new_variance = oracle.dcpo_total_statistics_from_history([current])[0], \
+        np.var(current, ddof=1)
+    assume(not oracle.dcpo_smooth_advantage_ties([current], *state))
+    w = 1.0 / len(history)
+    expected = []
+    with mpmath.workdps(40):
+        for r in current:
+            a_new = (r - float(new_mean)) / mpmath.sqrt(new_variance) if new_variance else 0
+            a_total = (mpmath.mpf(r) - mpmath.mpf(total_mean.numerator) / total_mean.denominator) \
+                / mpmath.sqrt(mpmath.mpf(total_variance.numerator) / total_variance.denominator) \
+                if total_variance else 0
+            smooth_new, smooth_total = w * a_total + (1 - w) * a_new, w * a_new + (1 - w) * a_total
+            expected.append(float(smooth_new if abs(smooth_new) < abs(smooth_total) else smooth_total))
+    got = oracle.dcpo_smooth_advantages_exact([current], *state)[0]
+    # the earlier std is rounded to float64 once: a relative error of eps in sigma_old
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
 # --------------------------------------------------------------------- the checks
 
 PASSING = [
@@ -336,6 +461,8 @@ PASSING = [
     ("dapo-loss", user.dapo_loss), ("dapo-overlong-penalty", user.overlong_penalty),
     ("dapo-dynamic-sampling", user.keep_groups), ("gspo-loss", user.gspo_loss),
     ("gspo-token-loss", user.gspo_token_loss), ("dcpo-clip-bounds", user.dcpo_bounds),
+    ("dcpo-smooth-advantages", user.dcpo_smooth_advantages),
+    ("dcpo-dual-clip-loss", user.dcpo_dual_clip_loss), ("dcpo-otm-loss", user.dcpo_otm_loss),
 ]
 
 
@@ -357,6 +484,11 @@ def test_correct_user_implementation_passes(name, candidate):
     (lambda: grpo.dapo_token_loss([[0.0]], [[0.0]], [1.0], [[0]], 0.2, 0.28), "no response token"),
     (lambda: grpo.dapo_token_loss([[0.0]], [[0.0]], [1.0], [[1]], 1.2, 0.28), "epsilon_low"),
     (lambda: grpo.gspo_token_loss([[0.0]], [[0.0]], [1.0], [[1]], 0.2, 0.2), "2-D"),
+    (lambda: grpo.dcpo_smooth_advantages([[1.0, 0.0]], [1.5], [0.0], [0.0]), "whole numbers"),
+    (lambda: grpo.dcpo_smooth_advantages([[1.0, 0.0]], [1], [0.0], [-0.5]), "previous_std"),
+    (lambda: grpo.dcpo_smooth_advantages([[1.0, 0.0]], [1, 2], [0.0], [0.5]), "one per group"),
+    (lambda: grpo.dcpo_dual_clip_loss([[0.0]], [[0.0]], [1.0], [[1]], 0.2, 0.2, 10.0, 1.0),
+     "clip_ratio_c"),
 ])
 def test_bad_input_gets_an_error_that_names_the_problem(call, message):
     with pytest.raises(InvalidInputError, match=message):
@@ -383,6 +515,12 @@ MUTANTS = {
     "test_dynamic_sampling_keeps_the_groups_that_have_a_gradient":
         ("dynamic_sampling_filter", bugs.filter_only_all_correct),
     "test_dcpo_bounds_match_the_roots_of_their_quadratics": ("dcpo_clip_bounds", bugs.dcpo_uncapped),
+    "test_dcpo_smooth_advantages_match_the_exact_oracle":
+        ("dcpo_smooth_advantages", bugs.dcpo_smooth_no_between_term),
+    "test_dcpo_dual_clip_loss_and_gradient_match_the_closed_form":
+        ("dcpo_dual_clip_loss", bugs.dcpo_no_dual_clip),
+    "test_dcpo_otm_loss_and_gradient_match_the_closed_form":
+        ("dcpo_otm_loss", bugs.dcpo_otm_per_response_mean),
 }
 
 

@@ -36,6 +36,7 @@ CHAPTER = {
     "rlhf.critic-loss", "grpo.group-advantages", "grpo.objective", "grpo.dr-grpo-advantages",
     "grpo.dr-grpo-loss", "dapo.token-level-loss", "dapo.overlong-reward-shaping",
     "dapo.dynamic-sampling", "gspo.sequence-ratio", "gspo.token", "dcpo.dynamic-clipping",
+    "dcpo.smooth-advantage-standardization", "dcpo.dual-clip-loss", "dcpo.otm-loss",
     "agg.token-mean", "agg.seq-mean-token-mean", "agg.seq-mean-token-sum",
     "agg.seq-mean-token-sum-norm",
 }

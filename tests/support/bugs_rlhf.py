@@ -511,6 +511,149 @@ def dcpo_without_floor(old_log_probs, epsilon_low, epsilon_high, max_ratio):
         return _dcpo(old_log_probs, epsilon_low, epsilon_high, max_ratio, floor=False)
 
 
+
+def _smooth(rewards, previous_steps, previous_mean, previous_std, ddof=1, between=True,
+            larger=False, step_offset=1, pooled=True):
+    """The smooth advantages of user_implementations_rlhf, with one thing changeable."""
+    rewards = np.asarray(rewards, dtype=np.float64)
+    out = np.zeros_like(rewards)
+    for g, group in enumerate(rewards):
+        k = float(previous_steps[g])
+        new_mean, new_std = group.mean(), group.std(ddof=ddof)
+        if not pooled:  # the previous steps' statistics alone
+            mean, std = (new_mean, new_std) if k == 0 else (previous_mean[g], previous_std[g])
+        elif k == 0:
+            mean, std = new_mean, new_std
+        else:
+            var = k * previous_std[g] ** 2 + new_std ** 2
+            if between:
+                var += k / (k + 1) * (new_mean - previous_mean[g]) ** 2
+            mean, std = (previous_mean[g] * k + new_mean) / (k + 1), np.sqrt(var / (k + 1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a_new = (group - new_mean) / new_std if new_std > 1e-12 else np.zeros_like(group)
+            a_total = (group - mean) / std if std > 1e-12 else np.zeros_like(group)
+            w = 1 / (k + step_offset)
+        smooth_new = w * a_total + (1 - w) * a_new
+        smooth_total = w * a_new + (1 - w) * a_total
+        pick_new = np.abs(smooth_new) > np.abs(smooth_total) if larger else \
+            np.abs(smooth_new) < np.abs(smooth_total)
+        out[g] = np.where(pick_new, smooth_new, smooth_total)
+    return out
+
+
+@bug("dcpo-smooth-advantages", "population std (np.std's default ddof = 0) for the current step")
+def dcpo_smooth_population_std(rewards, previous_steps, previous_mean, previous_std):
+    return _smooth(rewards, previous_steps, previous_mean, previous_std, ddof=0)
+
+
+@bug("dcpo-smooth-advantages", "cumulative variance without the between-steps term "
+                               "k (mu_new - mu_old)^2 / (k + 1)^2")
+def dcpo_smooth_no_between_term(rewards, previous_steps, previous_mean, previous_std):
+    return _smooth(rewards, previous_steps, previous_mean, previous_std, between=False)
+
+
+@bug("dcpo-smooth-advantages", "keeps the mixture of larger magnitude")
+def dcpo_smooth_larger(rewards, previous_steps, previous_mean, previous_std):
+    return _smooth(rewards, previous_steps, previous_mean, previous_std, larger=True)
+
+
+@bug("dcpo-smooth-advantages", "step index off by one: weight 1/k for k earlier steps, "
+                               "not 1/(k + 1)")
+def dcpo_smooth_off_by_one(rewards, previous_steps, previous_mean, previous_std):
+    return _smooth(rewards, previous_steps, previous_mean, previous_std, step_offset=0)
+
+
+@bug("dcpo-smooth-advantages", "standardises against the earlier steps' statistics, "
+                               "not updated with the current step")
+def dcpo_smooth_stale_statistics(rewards, previous_steps, previous_mean, previous_std):
+    return _smooth(rewards, previous_steps, previous_mean, previous_std, pooled=False)
+
+
+def _dcpo_terms(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                epsilon_high, max_ratio, clip_ratio_c, dynamic=True, dual="negative",
+                bounds_from=None):
+    """Per-token DCPO losses as in user_implementations_rlhf, with one thing changeable."""
+    old_log_probs, advantages = old_log_probs.detach(), advantages.detach().unsqueeze(1)
+    source = old_log_probs if bounds_from is None else bounds_from
+    ratio = torch.exp((log_probs - old_log_probs) * response_mask)
+    if dynamic:
+        q = torch.exp(torch.where(response_mask == 1, source, torch.zeros_like(source)))
+        low = (1 + torch.sqrt(torch.clamp(1 - 4 * epsilon_low / q, min=0))) / 2
+        high = torch.clamp((1 + torch.sqrt(1 + 4 * epsilon_high / q)) / 2, max=max_ratio)
+    else:
+        low, high = 1 - epsilon_low, 1 + epsilon_high
+    clipped = torch.maximum(-advantages * ratio, -advantages * torch.clamp(ratio, low, high))
+    if dual is None:
+        return clipped
+    dual_clipped = torch.min(-advantages * clip_ratio_c, clipped)
+    return dual_clipped if dual == "all" else torch.where(advantages < 0, dual_clipped, clipped)
+
+
+def _token_mean(losses, mask):
+    return (losses * mask).sum() / mask.sum()
+
+
+@bug("dcpo-dual-clip-loss", "no dual clip: the loss of A < 0 grows without bound in the ratio")
+def dcpo_no_dual_clip(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                      epsilon_high, max_ratio, clip_ratio_c):
+    return _token_mean(_dcpo_terms(log_probs, old_log_probs, advantages, response_mask,
+                                   epsilon_low, epsilon_high, max_ratio, clip_ratio_c,
+                                   dual=None), response_mask)
+
+
+@bug("dcpo-dual-clip-loss", "dual clip applied to every token, positive advantages too")
+def dcpo_dual_clip_everywhere(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                              epsilon_high, max_ratio, clip_ratio_c):
+    return _token_mean(_dcpo_terms(log_probs, old_log_probs, advantages, response_mask,
+                                   epsilon_low, epsilon_high, max_ratio, clip_ratio_c,
+                                   dual="all"), response_mask)
+
+
+@bug("dcpo-dual-clip-loss", "fixed bounds 1 - eps_low, 1 + eps_high (DAPO's) instead of DCPO's")
+def dcpo_fixed_bounds(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                      epsilon_high, max_ratio, clip_ratio_c):
+    return _token_mean(_dcpo_terms(log_probs, old_log_probs, advantages, response_mask,
+                                   epsilon_low, epsilon_high, max_ratio, clip_ratio_c,
+                                   dynamic=False), response_mask)
+
+
+@bug("dcpo-dual-clip-loss", "bounds from the current log-probs, not the old ones")
+def dcpo_bounds_from_current(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                             epsilon_high, max_ratio, clip_ratio_c):
+    return _token_mean(_dcpo_terms(log_probs, old_log_probs, advantages, response_mask,
+                                   epsilon_low, epsilon_high, max_ratio, clip_ratio_c,
+                                   bounds_from=log_probs), response_mask)
+
+
+def _otm_terms(log_probs, old_log_probs, advantages, response_mask, epsilon_low, epsilon_high,
+               max_ratio, clip_ratio_c):
+    return _dcpo_terms(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                       epsilon_high, max_ratio, clip_ratio_c) * response_mask
+
+
+@bug("dcpo-otm-loss", "one token mean over the batch (DAPO's aggregation; what the released "
+                      "agg_loss only-token-mean branch computes on a micro-batch)")
+def dcpo_otm_as_token_mean(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                           epsilon_high, max_ratio, clip_ratio_c):
+    return _otm_terms(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                      epsilon_high, max_ratio, clip_ratio_c).sum() / response_mask.sum()
+
+
+@bug("dcpo-otm-loss", "divides each response's sum by its length (GRPO's 1/|o_i|)")
+def dcpo_otm_per_response_mean(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                               epsilon_high, max_ratio, clip_ratio_c):
+    terms = _otm_terms(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                       epsilon_high, max_ratio, clip_ratio_c)
+    return (terms.sum(-1) / response_mask.sum(-1)).mean()
+
+
+@bug("dcpo-otm-loss", "sums over responses instead of averaging them (the released agg_loss "
+                      "before lime-RL/DCPO commit 2778707: masked_sum)")
+def dcpo_otm_summed(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                    epsilon_high, max_ratio, clip_ratio_c):
+    return _otm_terms(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                      epsilon_high, max_ratio, clip_ratio_c).sum()
+
 # ------------------------------------------------------------ aggregation
 
 @bug("token-mean", "mean over the batch of per-response sums, not over tokens "

@@ -163,6 +163,61 @@ def dcpo_bounds(old_log_probs, epsilon_low, epsilon_high, max_ratio):
     return torch.stack([low, high])
 
 
+
+def dcpo_smooth_advantages(rewards, previous_steps, previous_mean, previous_std):
+    """In the spirit of the DCPO authors' compute_dcpo_outcome_advantage (torch.std, the
+    pooled update of get_mean_std, the smaller of the two mixtures)."""
+    rewards = _t(rewards)
+    out = torch.zeros_like(rewards)
+    for g, group in enumerate(rewards):
+        k = float(previous_steps[g])
+        new_mean, new_std = group.mean(), group.std()
+        if group.max() == group.min():
+            new_mean, new_std = group[0], torch.tensor(0.0, dtype=torch.float64)
+        if k == 0:
+            mean, std = new_mean, new_std
+        else:
+            old_mean, old_std = float(previous_mean[g]), float(previous_std[g])
+            mean = (old_mean * k + new_mean) / (k + 1)
+            var = (k * old_std ** 2 + new_std ** 2 + k / (k + 1) * (new_mean - old_mean) ** 2) / (k + 1)
+            std = torch.sqrt(var)
+        a_new = (group - new_mean) / new_std if new_std > 0 else torch.zeros_like(group)
+        a_total = (group - mean) / std if std > 0 else torch.zeros_like(group)
+        w = 1 / (k + 1)
+        smooth_new = w * a_total + (1 - w) * a_new
+        smooth_total = w * a_new + (1 - w) * a_total
+        out[g] = torch.where(smooth_new.abs() < smooth_total.abs(), smooth_new, smooth_total)
+    return out
+
+
+def _dcpo_token_losses(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                       epsilon_high, max_ratio, clip_ratio_c):
+    """compute_policy_loss_dcpo's per-token loss matrix (clip_type="dynamic")."""
+    old_log_probs, advantages = _rollout_data(old_log_probs, advantages)
+    advantages = advantages.unsqueeze(1)
+    old = torch.where(response_mask == 1, old_log_probs, torch.zeros_like(old_log_probs))
+    low, high = dcpo_bounds(old, epsilon_low, epsilon_high, max_ratio)
+    ratio = torch.exp((log_probs - old_log_probs) * response_mask)
+    losses1 = -advantages * ratio
+    losses2 = -advantages * torch.clamp(ratio, low, high)
+    clipped = torch.maximum(losses1, losses2)
+    dual = torch.min(-advantages * clip_ratio_c, clipped)
+    return torch.where(advantages < 0, dual, clipped)
+
+
+def dcpo_dual_clip_loss(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                        epsilon_high, max_ratio, clip_ratio_c):
+    losses = _dcpo_token_losses(log_probs, old_log_probs, advantages, response_mask,
+                                epsilon_low, epsilon_high, max_ratio, clip_ratio_c)
+    return (losses * response_mask).sum() / response_mask.sum()
+
+
+def dcpo_otm_loss(log_probs, old_log_probs, advantages, response_mask, epsilon_low,
+                  epsilon_high, max_ratio, clip_ratio_c):
+    losses = _dcpo_token_losses(log_probs, old_log_probs, advantages, response_mask,
+                                epsilon_low, epsilon_high, max_ratio, clip_ratio_c)
+    return (losses * response_mask).sum(dim=-1).mean()
+
 # ------------------------------------------------------------------ aggregation (verl's agg_loss)
 
 def token_mean(per_token_loss, mask):
