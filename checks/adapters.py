@@ -93,10 +93,23 @@ def sparse_transitions(candidate: Callable) -> Callable:
     return adapted
 
 
+def ignore_next_action(candidate: Callable) -> Callable:
+    """For Q-learning updates written without the behaviour's next action: the
+    ``q-learning-update`` check passes SARSA's whole transition, ``next_action`` included
+    (so that bootstrapping on it is caught), and this drops it before the call."""
+
+    @functools.wraps(candidate)
+    def adapted(next_action=None, **arguments):
+        return candidate(**arguments)
+
+    return adapted
+
+
 ADAPTERS = {
     "action-major": action_major,
     "gymnasium-table": gymnasium_transition_table,
     "sparse-transitions": sparse_transitions,
+    "ignore-next-action": ignore_next_action,
 }
 
 

@@ -261,6 +261,9 @@ def _argument_usage_error(source: CandidateSource, reply) -> UsageError:
     if suggestions:
         pairs = " ".join(f"--rename {k}={v}" for k, v in suggestions.items())
         fix = f"; use {pairs} (in Python: rename={dict(suggestions)!r})"
+    elif "unexpected keyword argument 'next_action'" in message:
+        fix = ("; a Q-learning update ignores the next action: use --adapter ignore-next-action "
+               "(in Python: adapter='ignore-next-action')")
     return UsageError(f"{source.label}: {message}{fix}")
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "score_function_gradient_exact",
     "reinforce_gradient_exact",
     "reinforce_gradient_autograd",
+    "psi_weights_exact",
     "off_policy_gradient_exact",
     "off_policy_gradient_autograd",
     "softmax_log_gradient_autograd",
@@ -108,6 +109,60 @@ def reinforce_gradient_exact(policy, states, actions, rewards, gamma, baseline=N
     gamma = validation.check_gamma(gamma)
     weights = _reinforce_weights_exact(rewards, gamma, states, _baseline(baseline, policy.shape[0]))
     return score_function_gradient_exact(policy, states, actions, weights)
+
+
+#: The six forms of psi_t of seed 000 "Actor-Critic", in the notes' order.
+PSI_FORMS = ("total-return", "reward-to-go", "baseline", "action-value", "advantage", "td-residual")
+
+
+def psi_weights_exact(form, rewards, gamma, states, actions, values, action_values,
+                      baseline) -> list[Fraction]:
+    """The weights w_t of one of the six forms of psi_t (``pg.psi-forms``), as Fractions.
+
+    Each weight is written out term by term from the table of the spec entry, with the
+    step's own discount gamma^t folded into the sums rather than multiplied afterwards:
+
+    * total-return   sum_{u} gamma^u r_u
+    * reward-to-go   sum_{u >= t} gamma^u r_u
+    * baseline       sum_{u >= t} gamma^u r_u - gamma^t b(s_t)
+    * action-value   gamma^t Q_t(s_t, a_t)
+    * advantage      gamma^t Q_t(s_t, a_t) - gamma^t V_t(s_t)
+    * td-residual    gamma^t r_t + gamma^{t+1} V_{t+1}(s_{t+1}) - gamma^t V_t(s_t), with
+      V_T = 0 at the last step whatever ``values[T]`` holds (the trajectory ends there).
+
+    ``values[t, s]`` for t = 0..T, ``action_values[t, s, a]`` for t < T, ``baseline[s]``.
+    Exact: every float input is converted to the Fraction it holds.
+    """
+    if form not in PSI_FORMS:
+        raise validation.InvalidInputError(f"form must be one of {PSI_FORMS}, got {form!r}")
+    gamma = validation.check_gamma(gamma)
+    v = to_fractions(validation.as_float_array(values, "values V[t, s]", ndim=2))
+    q = to_fractions(validation.as_float_array(action_values, "action_values Q[t, s, a]", ndim=3))
+    b = to_fractions(validation.as_float_array(baseline, "baseline b[s]", ndim=1))
+    states, actions, rewards = _trajectory(states, actions, rewards, q.shape[1], q.shape[2])
+    if v.shape[0] < states.size + 1 or q.shape[0] < states.size:
+        raise validation.InvalidInputError(
+            f"values need T + 1 = {states.size + 1} rows and action_values T = {states.size}, "
+            f"got {v.shape[0]} and {q.shape[0]}")
+    g, r, size = Fraction(gamma), [Fraction(float(x)) for x in rewards], states.size
+    weights = []
+    for t in range(size):
+        s, a = int(states[t]), int(actions[t])
+        if form == "total-return":
+            w = sum((g ** u * r[u] for u in range(size)), Fraction(0))
+        elif form == "reward-to-go":
+            w = sum((g ** u * r[u] for u in range(t, size)), Fraction(0))
+        elif form == "baseline":
+            w = sum((g ** u * r[u] for u in range(t, size)), Fraction(0)) - g ** t * b[s]
+        elif form == "action-value":
+            w = g ** t * q[t, s, a]
+        elif form == "advantage":
+            w = g ** t * q[t, s, a] - g ** t * v[t, s]
+        else:
+            following = v[t + 1, int(states[t + 1])] if t + 1 < size else Fraction(0)
+            w = g ** t * r[t] + g ** (t + 1) * following - g ** t * v[t, s]
+        weights.append(w)
+    return weights
 
 
 def _off_policy_weights_exact(policy, states, actions, rewards, behaviour, gamma) -> list[Fraction]:

@@ -53,8 +53,9 @@ def expected_sarsa_update_exact(action_values, state, action, reward, next_state
 
 
 def q_learning_update_exact(action_values, state, action, reward, next_state, terminated,
-                            alpha, gamma) -> np.ndarray:
-    """(1 - alpha) Q(s, a) + alpha (r + gamma [not terminated] max_a' Q(s', a'))."""
+                            alpha, gamma, next_action=None) -> np.ndarray:
+    """(1 - alpha) Q(s, a) + alpha (r + gamma [not terminated] max_a' Q(s', a')); the
+    behaviour's ``next_action`` (SARSA's transition tuple) is accepted and does not enter."""
     q = to_fractions(action_values)
     following = 0 if terminated else max(q[int(next_state)])
     target = Fraction(reward) + Fraction(gamma) * following

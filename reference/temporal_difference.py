@@ -132,7 +132,7 @@ def expected_sarsa_update(action_values, state, action, reward, next_state, term
 
 
 def q_learning_update(action_values, state, action, reward, next_state, terminated, alpha,
-                      gamma) -> np.ndarray:
+                      gamma, next_action=None) -> np.ndarray:
     r"""One Q-learning update: bootstrap on the greedy next action value.
 
     .. math:: Q(s_t, a_t) \leftarrow Q(s_t, a_t) + \alpha\big[r_t + \gamma
@@ -141,7 +141,9 @@ def q_learning_update(action_values, state, action, reward, next_state, terminat
     Source: seed 000 "Model-Free Value Methods", Q-learning 算法; seed 003 "3-2"; seed 004
     "Q-Learning".  Watkins & Dayan (1992); Sutton & Barto (2018), eq. 6.8.
 
-    Off-policy: the action actually taken next does not enter.  Whatever policy chose
+    Off-policy: the action actually taken next does not enter.  ``next_action``, the
+    behaviour's A_{t+1}, is accepted so that Q-learning takes SARSA's transition tuple (the
+    ``q-learning-update`` check passes it), and ignored.  Whatever policy chose
     ``action``, the expected update is :math:`\alpha(\mathcal B^{*} Q - Q)(s_t, a_t)` with the
     optimality operator, whose fixed point is :math:`Q^{*}`.
 

@@ -156,6 +156,100 @@ def _overflow_trajectory_cases(extra: dict) -> list[Case]:
     ]
 
 
+# ------------------------------------------------------------ the six forms of psi_t
+
+def _judge_psi_weights(case, call, tolerance):
+    a = case.arguments
+    expected = _to_float(pg_estimators.psi_weights_exact(**a))
+    got = call(a, expected.shape)
+    found = compare(expected, got, tolerance)
+    if found is None or a["form"] == "total-return":
+        return found
+    step_discount = np.asarray(a["gamma"]) ** np.arange(expected.size)
+    if compare(expected, step_discount * np.asarray(got, dtype=np.float64), tolerance) is None:
+        return found.with_hint(" (your weights lack the step's own discount gamma^t: that is "
+                               "the notes' psi_t, unbiased only at gamma = 1; see pg.psi-forms, "
+                               "erratum)")
+    return found
+
+
+def _psi_case(mdp, policy, states, actions, form, label, gamma=None,
+              values_after_end=None) -> Case:
+    """One trajectory's case with the exact time-indexed values of ``policy`` on ``mdp``
+    (horizon T = len(states); ``gamma`` overrides the MDP's: on a finite horizon any gamma
+    in [0, 1] is valid); ``values_after_end`` replaces the row values[T] (0 there), which
+    every form must ignore."""
+    horizon, gamma = len(states), mdp.gamma if gamma is None else gamma
+    values, action_values = pg_estimators.finite_horizon_values_exact(
+        mdp.transitions, mdp.rewards, gamma, policy, horizon)
+    values = _to_float(values)
+    if values_after_end is not None:
+        values[horizon] = values_after_end
+    states, actions = np.array(states, dtype=np.int64), np.array(actions, dtype=np.int64)
+    return Case(label, {"form": form, "rewards": np.asarray(mdp.rewards)[states, actions],
+                        "gamma": float(gamma), "states": states, "actions": actions,
+                        "values": values, "action_values": _to_float(action_values),
+                        "baseline": np.linspace(-1.0, 1.0, mdp.n_states)})
+
+
+@st.composite
+def _psi_cases(draw) -> Case:
+    """A trajectory of a generated MDP under a positive policy, every step possible."""
+    mdp = draw(strategies.mdps(max_states=3, max_actions=2, episodic=draw(st.booleans())))
+    policy = draw(_positive_policies(mdp.n_states, mdp.n_actions))
+    horizon = draw(st.integers(1, 4))
+    states = [draw(st.sampled_from(np.flatnonzero(mdp.initial_distribution).tolist()))]
+    actions = []
+    for t in range(horizon):
+        actions.append(draw(st.integers(0, mdp.n_actions - 1)))
+        if t + 1 < horizon:
+            following = np.flatnonzero(mdp.transitions[states[-1], actions[-1]])
+            states.append(draw(st.sampled_from(following.tolist())))
+    return _psi_case(mdp, policy, states, actions, draw(st.sampled_from(pg_estimators.PSI_FORMS)),
+                     "generated", gamma=draw(st.sampled_from(GAMMAS)))
+
+
+def _psi_edge_cases() -> list[Case]:
+    from rlspec.toy_mdps.catalogue import make
+
+    mdp, uniform = make("two-state", gamma=0.5), np.full((2, 2), 0.5)
+    cases = []
+    for form in pg_estimators.PSI_FORMS:
+        cases += [
+            _psi_case(mdp, uniform, [0, 1], [1, 0], form,
+                      f"{form}: the worked example (two-state, H = 2, gamma = 1/2)"),
+            _psi_case(mdp, uniform, [0], [1], form, f"{form}: one step (T = 1)"),
+            _psi_case(mdp, uniform, [0, 1, 1], [1, 0, 1], form,
+                      f"{form}: gamma = 0, three steps", gamma=0.0),
+            _psi_case(mdp, uniform, [0, 1, 1], [1, 0, 1], form,
+                      f"{form}: gamma = 1, three steps: the notes' psi_t", gamma=1.0),
+            _psi_case(mdp, uniform, [0, 1, 0], [1, 1, 0], form,
+                      f"{form}: the trajectory ends after step T-1 (V_T = 0): values[T] "
+                      "holds 4 and 8, which no form may bootstrap on",
+                      values_after_end=np.array([4.0, 8.0])),
+        ]
+    return cases
+
+
+def _psi_toy_cases() -> list[Case]:
+    """The uniform policy's exact values on the 5-state random walk (episodic: the walk can
+    terminate inside the horizon) over a horizon of 4 steps, one trajectory per form."""
+    from rlspec.toy_mdps.catalogue import make
+
+    mdp = make("random-walk-5", gamma=0.9)
+    policy = np.full((mdp.n_states, mdp.n_actions), 1.0 / mdp.n_actions)
+    generator = np.random.default_rng(12)
+    state = int(np.argmax(mdp.initial_distribution))
+    states, actions = [], []
+    for _ in range(4):
+        action = int(generator.integers(mdp.n_actions))
+        states.append(state)
+        actions.append(action)
+        state = int(generator.choice(mdp.n_states, p=mdp.transitions[state, action]))
+    return [_psi_case(mdp, policy, states, actions, form, f"random-walk-5, H = 4, {form}")
+            for form in pg_estimators.PSI_FORMS]
+
+
 # ----------------------------------------------------------- softmax log-gradient
 
 def _judge_softmax_log_gradient(case, call, tolerance):
@@ -510,6 +604,18 @@ register(
     signature=f"candidate(theta, states, actions, rewards, gamma, baseline[s]) -> gradient[s, a]; {TRAJECTORY}",
     judge=_judge_reinforce, make_generated=lambda: _trajectory_cases(),
     make_edge_cases=_reinforce_edge_cases,
+)
+register(
+    name="psi-weights", spec_id="pg.psi-forms",
+    summary="the weights w_t of the six forms of psi_t for one trajectory, with gamma^t on forms 2-6",
+    signature=("candidate(form, rewards[T], gamma, states[T], actions[T], values[T+1, S], "
+               "action_values[T, S, A], baseline[S]) -> weights[T]; form is one of "
+               f"{', '.join(pg_estimators.PSI_FORMS)}; values[t, s] = V_t(s) and "
+               "action_values[t, s, a] = Q_t(s, a) are the exact time-indexed values of the "
+               "horizon H = T; the trajectory ends after step T-1, so V_T = 0 whatever "
+               "values[T] holds"),
+    judge=_judge_psi_weights, make_generated=_psi_cases,
+    make_edge_cases=_psi_edge_cases, make_toy_cases=_psi_toy_cases,
 )
 register(
     name="softmax-log-gradient", spec_id="pg.softmax-score-function",

@@ -132,6 +132,12 @@ def _transition_cases(draw, kind: str):
                   "next_state": next_state}
     if kind == "sarsa":
         arguments["next_action"] = draw(st.integers(0, n_actions - 1))
+    if kind == "q-learning":  # the behaviour's next action, non-greedy first (shrinks there)
+        row = table[next_state]
+        non_greedy = np.flatnonzero(row < row.max()).tolist()
+        any_action = st.integers(0, n_actions - 1)
+        arguments["next_action"] = draw(st.one_of(st.sampled_from(non_greedy), any_action)
+                                        if non_greedy else any_action)
     arguments |= {"terminated": terminated, **_steps(draw)}
     if kind == "expected-sarsa":
         arguments["policy"] = draw(strategies.policies(n_live + 1, n_actions))
@@ -224,7 +230,7 @@ def _edge_transition_cases(kind: str):
         if kind != "td0":
             arguments["action"] = 1
         arguments |= {"reward": 1.0, "next_state": next_state}
-        if kind == "sarsa":
+        if kind in ("sarsa", "q-learning"):  # from state 1, action 0 is not the greedy one
             arguments["next_action"] = 0
         arguments |= {"terminated": terminated, "alpha": 0.5, "gamma": 0.5}
         if kind == "expected-sarsa":
@@ -233,13 +239,21 @@ def _edge_transition_cases(kind: str):
     if kind != "td0":
         arguments = {"action_values": np.array([[2.0, -1.0, 0.5], [1.0, 4.0, -2.0]]),
                      "state": 0, "action": 2, "reward": 1.0, "next_state": 1}
-        if kind == "sarsa":
+        if kind in ("sarsa", "q-learning"):
             arguments["next_action"] = 2
         arguments |= {"terminated": False, "alpha": 0.5, "gamma": 0.5}
         if kind == "expected-sarsa":
             arguments["policy"] = np.array([[0.25, 0.25, 0.5], [0.5, 0.25, 0.25]])
         cases.append(Case("more actions than states (2 x 3): an index into the wrong axis "
                           "of Q goes out of range", arguments))
+    if kind == "q-learning":
+        tied = np.array([[2.0, -1.0, 0.5], [3.0, 3.0, -2.0]])
+        for label, next_action in (("the behaviour's next action is the worst one: Q-learning "
+                                    "ignores it and bootstraps on the max", 2),
+                                   ("a tie for the max in s': either greedy action gives 3", 1)):
+            cases.append(Case(label, {"action_values": tied, "state": 0, "action": 0,
+                                      "reward": 1.0, "next_state": 1, "next_action": next_action,
+                                      "terminated": False, "alpha": 0.5, "gamma": 0.5}))
     return cases
 
 
@@ -323,7 +337,7 @@ def _toy_transition_cases(kind: str):
         if kind != "td0":
             arguments["action"] = int(actions[last])
         arguments |= {"reward": float(rewards[last]), "next_state": int(states[last + 1])}
-        if kind == "sarsa":
+        if kind in ("sarsa", "q-learning"):
             arguments["next_action"] = int(actions[last + 1])
         arguments |= {"terminated": terminated, "alpha": 0.1, "gamma": mdp.gamma}
         if kind == "expected-sarsa":
@@ -375,6 +389,18 @@ def _judge(oracle, **fixed):
         expected = _to_float(oracle(**case.arguments, **fixed))
         return compare(expected, call(case.arguments, expected.shape), tolerance)
     return judge
+
+
+def _judge_q_learning(case, call, tolerance):
+    expected = _to_float(temporal_difference.q_learning_update_exact(**case.arguments))
+    got = call(case.arguments, expected.shape)
+    found = compare(expected, got, tolerance)
+    if found is not None:
+        sarsa = _to_float(temporal_difference.sarsa_update_exact(**case.arguments))
+        if compare(sarsa, got, tolerance) is None:
+            return found.with_hint(" (that is SARSA's target Q(s', next_action): Q-learning "
+                                   "bootstraps on max_a Q(s', a), whatever action is taken next)")
+    return found
 
 
 def _judge_episode_n_step(case, call, tolerance):
@@ -445,10 +471,12 @@ register(
 )
 register(
     name="q-learning-update", spec_id="td.q-learning",
-    summary="one Q-learning update: bootstrap on max_a Q(s', a)",
-    signature=(f"candidate(action_values[S, A], state, action, reward, next_state, terminated, "
-               f"alpha, gamma) -> action_values[S, A]; {STEP}"),
-    judge=_judge(temporal_difference.q_learning_update_exact),
+    summary="one Q-learning update: bootstrap on max_a Q(s', a), whatever action is taken next",
+    signature=(f"candidate(action_values[S, A], state, action, reward, next_state, next_action, "
+               f"terminated, alpha, gamma) -> action_values[S, A]; {STEP}; next_action is the "
+               f"behaviour's next action, SARSA's transition tuple, which Q-learning must ignore "
+               f"(a function without that parameter: adapter ignore-next-action)"),
+    judge=_judge_q_learning,
     make_generated=lambda: _transition_cases("q-learning"),
     make_edge_cases=lambda: _edge_transition_cases("q-learning"),
     make_toy_cases=lambda: _toy_transition_cases("q-learning"),

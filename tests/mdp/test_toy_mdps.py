@@ -183,7 +183,7 @@ def test_gamma_one_is_rejected_for_a_continuing_task():
         catalogue.make("sb-gridworld-5x5", gamma=1.0)
 
 
-# Sutton & Barto (2018), Figure 3.2 (p. 60): state values of the equiprobable random
+# Sutton & Barto (2018), Figure 3.2: state values of the equiprobable random
 # policy in the gridworld of Example 3.5, gamma = 0.9, as printed.
 FIGURE_3_2 = np.array([
     [3.3, 8.8, 4.4, 5.3, 1.5],
@@ -193,7 +193,7 @@ FIGURE_3_2 = np.array([
     [-1.9, -1.3, -1.2, -1.4, -2.0],
 ])
 
-# Sutton & Barto (2018), Figure 3.5 (Example 3.8, p. 65): v* of the same gridworld.
+# Sutton & Barto (2018), Figure 3.5 (Example 3.8): v* of the same gridworld.
 FIGURE_3_5 = np.array([
     [22.0, 24.4, 22.0, 19.4, 17.5],
     [19.8, 22.0, 19.8, 17.8, 16.0],
@@ -202,7 +202,7 @@ FIGURE_3_5 = np.array([
     [14.4, 16.0, 14.4, 13.0, 11.7],
 ])
 
-# Sutton & Barto (2018), Figure 4.1 (Example 4.1, p. 77), the k = infinity panel: v of the
+# Sutton & Barto (2018), Figure 4.1 (Example 4.1), the k = infinity panel: v of the
 # equiprobable random policy in the 4x4 gridworld, gamma = 1.  The exact values are integers.
 FIGURE_4_1 = np.array([
     [0, -14, -20, -22],
@@ -237,7 +237,7 @@ def test_gridworld_4x4_random_policy_matches_figure_4_1_exactly():
 
 
 def test_random_walk_5_values_are_one_sixth_to_five_sixths():
-    # Sutton & Barto (2018), Example 6.2 (p. 125): true values of A..E are 1/6, ..., 5/6.
+    # Sutton & Barto (2018), Example 6.2: true values of A..E are 1/6, ..., 5/6.
     mdp = catalogue.make("random-walk-5")
     values = evaluate_policy(mdp.transitions, mdp.rewards, mdp.gamma, uniform_policy(mdp))
     np.testing.assert_allclose(values[1:6], np.arange(1, 6) / 6, rtol=0, atol=1e-12)
@@ -248,7 +248,7 @@ def test_random_walk_5_values_are_one_sixth_to_five_sixths():
 
 
 def test_random_walk_19_values_are_i_minus_10_over_10():
-    # Sutton & Barto (2018), Example 7.1 (p. 144): true value of state i is (i - 10) / 10.
+    # Sutton & Barto (2018), Example 7.1: true value of state i is (i - 10) / 10.
     mdp = catalogue.make("random-walk-19")
     exact = evaluate_policy_exact(mdp.transitions, mdp.rewards, mdp.gamma, uniform_policy(mdp))
     assert exact[1:20] == [Fraction(i - 10, 10) for i in range(1, 20)]
@@ -257,7 +257,7 @@ def test_random_walk_19_values_are_i_minus_10_over_10():
 
 @pytest.mark.parametrize("name", ["cliff-walking", "cliffwalking-gym"])
 def test_cliff_walking_optimal_return_from_the_start_is_minus_13(name):
-    # Sutton & Barto (2018), Example 6.6 (p. 132): the optimal path runs along the cliff
+    # Sutton & Barto (2018), Example 6.6: the optimal path runs along the cliff
     # edge, 13 steps of -1.
     mdp = catalogue.make(name, gamma=1.0)
     start = int(np.flatnonzero(mdp.initial_distribution)[0])

@@ -247,6 +247,46 @@ def test_all_six_psi_forms_have_the_same_expectation(problem):
         np.testing.assert_allclose(expected, exact, rtol=0, atol=tolerance * scale, err_msg=form)
 
 
+@st.composite
+def dyadic_problems(draw, max_horizon=3):
+    """As ``problems``, with gamma in quarters: every time-indexed value is then a dyadic
+    rational that a float holds exactly, so the oracle's weights are exact too."""
+    episodic = draw(st.booleans())
+    gammas = st.sampled_from((0.5, 0.0, 0.25, 0.75) + ((1.0,) if episodic else ()))
+    mdp = draw(strategies.mdps(max_states=3, max_actions=2, episodic=episodic, gammas=gammas))
+    policy = draw(positive_policies(mdp.n_states, mdp.n_actions))
+    return mdp, policy, draw(st.integers(1, max_horizon))
+
+
+@pytest.mark.spec("pg.psi-forms")
+@given(dyadic_problems())
+def test_the_psi_weights_oracle_gives_the_exact_gradient_for_every_form(problem):
+    """The check's oracle: each form's weights, summed over every trajectory with the exact
+    score, equal dJ/dtheta with no rounding at all, and the floats of the reference agree."""
+    mdp, policy, horizon = problem
+    values, action_values = pg_estimators_oracle.finite_horizon_values_exact(
+        mdp.transitions, mdp.rewards, mdp.gamma, policy, horizon)
+    float_values, float_action_values = _floats(values), _floats(action_values)
+    assert all(Fraction(x) == y for x, y in zip(float_values.ravel(), values.ravel()))
+    baseline = np.linspace(-1.0, 1.0, mdp.n_states)
+    found = _enumerate(mdp, policy, horizon)
+    exact = _exact_gradient(mdp, policy, horizon)
+    for form in pg_estimators_oracle.PSI_FORMS:
+        def estimate(tau, form=form):
+            a = tau.arrays()
+            weights = pg_estimators_oracle.psi_weights_exact(
+                form, a["rewards"], mdp.gamma, a["states"], a["actions"], float_values,
+                float_action_values, baseline)
+            np.testing.assert_allclose(
+                reference.psi_weights(form, a["rewards"], mdp.gamma, a["states"], a["actions"],
+                                      float_values, float_action_values, baseline),
+                [float(w) for w in weights], rtol=0, atol=1e-12, err_msg=form)
+            return pg_estimators_oracle.score_function_gradient_exact(
+                policy, a["states"], a["actions"], weights)
+
+        assert (trajectories.expectation_over_trajectories(found, estimate) == exact).all(), form
+
+
 @pytest.mark.spec("pg.reinforce")
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 5), st.data())
 @example(1, 2, 2, None)
@@ -403,6 +443,7 @@ def test_the_off_policy_oracles_agree(problem):
 
 @pytest.mark.spec(
     "pg.off-policy-gradient",
+    "pg.psi-forms",
     "pg.reinforce",
     "pg.softmax-score-function",
     "pg.trajectory-probability",
@@ -410,6 +451,7 @@ def test_the_off_policy_oracles_agree(problem):
 )
 @pytest.mark.parametrize("name, candidate", [
     ("reinforce-gradient", user.reinforce_by_autograd),
+    ("psi-weights", user.psi_weights_spinning_up),
     ("off-policy-reinforce-gradient", user.off_policy_by_autograd),
     ("softmax-log-gradient", user.softmax_log_gradient_with_scipy),
     ("optimal-baseline", user.optimal_baseline_vectorised),
@@ -444,6 +486,8 @@ MUTANTS = {
         ("reinforce_gradient_total_return",
          lambda theta, s, a, r, gamma: bugs.reinforce_per_step_reward(theta, s, a, r, gamma, np.zeros(theta.shape[0]))),
     "test_all_six_psi_forms_have_the_same_expectation":
+        ("psi_weights", _psi_weights_without_step_discount),
+    "test_the_psi_weights_oracle_gives_the_exact_gradient_for_every_form":
         ("psi_weights", _psi_weights_without_step_discount),
     "test_reinforce_reference_matches_both_oracles":
         ("reinforce_gradient", bugs.reinforce_with_past_rewards),

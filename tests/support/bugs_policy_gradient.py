@@ -107,6 +107,73 @@ def reinforce_mean_log_probability(theta, states, actions, rewards, gamma, basel
     return _score_sum(theta, states, actions, np.full(len(rewards), weights.sum() / len(rewards)))
 
 
+# ------------------------------------------------------------ the six forms of psi_t
+
+def _psi_weights(form, rewards, gamma, states, actions, values, action_values, baseline, *,
+                 step_discount=True, time_index=True, to_go_from_next=False,
+                 bootstrap_at_end=False, baseline_at_next=False):
+    """The correct weights (``pg.psi-forms``), with hooks that each bug below bends one way."""
+    size = len(rewards)
+    steps = np.arange(size)
+    rows = steps if time_index else np.zeros(size, dtype=int)
+    to_go = _reward_to_go(rewards, gamma)
+    if to_go_from_next:
+        to_go = np.append(to_go[1:], 0.0)
+    if form == "total-return":
+        return np.full(size, float(np.sum(gamma ** steps * rewards)))
+    if form == "reward-to-go":
+        psi = to_go
+    elif form == "baseline":
+        psi = to_go - (np.append(baseline[states[1:]], 0.0) if baseline_at_next else baseline[states])
+    elif form == "action-value":
+        psi = action_values[rows, states, actions]
+    elif form == "advantage":
+        psi = action_values[rows, states, actions] - values[rows, states]
+    else:
+        next_states = np.append(states[1:], states[-1])
+        following = values[rows + 1, next_states]
+        if not bootstrap_at_end:
+            following[-1] = 0.0
+        psi = rewards + gamma * following - values[rows, states]
+    return gamma ** steps * psi if step_discount else psi
+
+
+@bug("psi-weights", "returns the notes' psi_t: forms 2-6 without the step's discount gamma^t "
+                    "(the pg.psi-forms erratum)")
+def psi_weights_without_step_discount(form, rewards, gamma, states, actions, values,
+                                      action_values, baseline):
+    return _psi_weights(form, rewards, gamma, states, actions, values, action_values, baseline,
+                        step_discount=False)
+
+
+@bug("psi-weights", "stationary values: V_0 and Q_0 at every step instead of V_t and Q_t")
+def psi_weights_stationary_values(form, rewards, gamma, states, actions, values,
+                                  action_values, baseline):
+    return _psi_weights(form, rewards, gamma, states, actions, values, action_values, baseline,
+                        time_index=False)
+
+
+@bug("psi-weights", "reward-to-go from t + 1: leaves out the step's own reward r_t")
+def psi_weights_reward_to_go_from_next_step(form, rewards, gamma, states, actions, values,
+                                            action_values, baseline):
+    return _psi_weights(form, rewards, gamma, states, actions, values, action_values, baseline,
+                        to_go_from_next=True)
+
+
+@bug("psi-weights", "TD residual without (1 - terminal): the last step bootstraps on values[T]")
+def psi_weights_td_residual_bootstraps_at_the_end(form, rewards, gamma, states, actions, values,
+                                                  action_values, baseline):
+    return _psi_weights(form, rewards, gamma, states, actions, values, action_values, baseline,
+                        bootstrap_at_end=True)
+
+
+@bug("psi-weights", "baseline read at the next state b(s_{t+1}), which depends on a_t")
+def psi_weights_baseline_at_next_state(form, rewards, gamma, states, actions, values,
+                                       action_values, baseline):
+    return _psi_weights(form, rewards, gamma, states, actions, values, action_values, baseline,
+                        baseline_at_next=True)
+
+
 # ---------------------------------------------------------- softmax log-gradient
 
 @bug("softmax-log-gradient", "forgets the expectation: returns phi(s, a) alone")

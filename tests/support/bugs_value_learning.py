@@ -164,23 +164,31 @@ def expected_sarsa_bootstraps_terminal(action_values, state, action, reward, nex
     return _q_step(action_values, state, action, reward + gamma * following, alpha)
 
 
+@bug("q-learning-update", "uses Q(s', a') with the behaviour's next action a': SARSA's target, "
+                           "on-policy, not Q-learning")
+def q_learning_sarsa_target(action_values, state, action, reward, next_state, next_action,
+                            terminated, alpha, gamma):
+    following = 0.0 if terminated else action_values[next_state, next_action]
+    return _q_step(action_values, state, action, reward + gamma * following, alpha)
+
+
 @bug("q-learning-update", "bootstraps on Q(s', a_t), the action just taken (a SARSA-like slip)")
-def q_learning_same_action(action_values, state, action, reward, next_state, terminated, alpha,
-                           gamma):
+def q_learning_same_action(action_values, state, action, reward, next_state, next_action,
+                           terminated, alpha, gamma):
     following = 0.0 if terminated else action_values[next_state, action]
     return _q_step(action_values, state, action, reward + gamma * following, alpha)
 
 
 @bug("q-learning-update", "max over the current state's row: max_a Q(s, a)")
 def q_learning_max_of_current_state(action_values, state, action, reward, next_state,
-                                    terminated, alpha, gamma):
+                                    next_action, terminated, alpha, gamma):
     following = 0.0 if terminated else np.max(action_values[state])
     return _q_step(action_values, state, action, reward + gamma * following, alpha)
 
 
 @bug("q-learning-update", "bootstraps through a terminal state (navneet-nmk/pytorch-rl#2)")
-def q_learning_bootstraps_terminal(action_values, state, action, reward, next_state, terminated,
-                                   alpha, gamma):
+def q_learning_bootstraps_terminal(action_values, state, action, reward, next_state,
+                                   next_action, terminated, alpha, gamma):
     following = np.max(action_values[next_state])
     return _q_step(action_values, state, action, reward + gamma * following, alpha)
 

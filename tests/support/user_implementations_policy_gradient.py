@@ -127,6 +127,20 @@ def off_policy_by_autograd(theta, states, actions, rewards, behaviour_probabilit
     return logits.grad
 
 
+def psi_weights_spinning_up(form, rewards, gamma, states, actions, values, action_values,
+                            baseline):
+    """The six weights with Spinning Up's discount_cumsum (scipy.signal.lfilter) for the
+    reward-to-go, and the step discounts gamma^t applied at the end."""
+    steps = np.arange(len(rewards))
+    reward_to_go = scipy.signal.lfilter([1], [1, -gamma], rewards[::-1])[::-1]
+    v, q = values[steps, states], action_values[steps, states, actions]
+    next_v = np.append(values[steps[1:], states[1:]], 0.0)  # the trajectory ends: V_T = 0
+    psi = {"total-return": np.full(len(rewards), reward_to_go[0]),
+           "reward-to-go": reward_to_go, "baseline": reward_to_go - baseline[states],
+           "action-value": q, "advantage": q - v, "td-residual": rewards + gamma * next_v - v}[form]
+    return psi if form == "total-return" else gamma ** steps * psi
+
+
 def softmax_log_gradient_with_scipy(features, weights, action):
     from scipy.special import softmax
 

@@ -63,12 +63,25 @@ def expected_sarsa(action_values, state, action, reward, next_state, terminated,
     return q
 
 
-def q_learning(action_values, state, action, reward, next_state, terminated, alpha, gamma):
+def q_learning(action_values, state, action, reward, next_state, next_action, terminated, alpha,
+               gamma):
+    """Takes SARSA's transition tuple, as the check's canonical signature does, and ignores
+    next_action: the target is the greedy one."""
     q = torch.as_tensor(action_values).clone()
     with torch.no_grad():
         target = reward + gamma * q[next_state].max() * (not terminated)
         q[state, action] += alpha * (target - q[state, action])
     return q.numpy()
+
+
+def q_learning_without_next_action(action_values, state, action, reward, next_state, terminated,
+                                   alpha, gamma):
+    """The textbook signature, without the next action: checked through the
+    ``ignore-next-action`` adapter."""
+    q = np.array(action_values, dtype=float)
+    target = reward + (0.0 if terminated else gamma * q[next_state].max())
+    q[state, action] += alpha * (target - q[state, action])
+    return q
 
 
 # ------------------------------------------------------------------ n-step

@@ -320,6 +320,19 @@ def test_correct_user_implementation_passes(name, candidate):
     assert report.passed, str(report)
 
 
+@pytest.mark.spec("td.q-learning")
+def test_a_q_learning_update_without_next_action_passes_through_the_adapter():
+    """The check passes SARSA's transition tuple; the textbook signature without next_action
+    is told which adapter drops it, and passes through that adapter."""
+    from rlspec.checks.core import UsageError
+
+    with pytest.raises(UsageError, match="next_action"):
+        rlspec.check("q-learning-update", user.q_learning_without_next_action, max_examples=5)
+    report = rlspec.check("q-learning-update", user.q_learning_without_next_action,
+                          adapter="ignore-next-action", max_examples=30)
+    assert report.passed, str(report)
+
+
 def test_every_check_of_the_chapter_has_a_correct_user_implementation():
     from rlspec.checks.batteries import BATTERIES
     ours = {name for name, battery in BATTERIES.items()
