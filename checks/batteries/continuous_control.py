@@ -9,7 +9,8 @@ them; a function that wants bools can convert); only ``terminated`` stops the bo
 The randomness of the algorithms (the smoothing noise, the reparameterised sample) is an
 input, so every case is deterministic.
 
-The loss checks (``temperature-loss``, ``temperature-loss-log-alpha``, ``sac-actor-loss``)
+The loss checks (``temperature-loss``, ``temperature-loss-log-alpha``, ``sac-actor-loss``,
+``td3-actor-loss``)
 are judged on value and gradient by the rules of :mod:`rlspec.checks.core`: the candidate
 gets float64 torch tensors and returns a tensor that carries the graph.
 
@@ -372,6 +373,53 @@ def _actor_loss_edges() -> list[Case]:
     ]
 
 
+# -------------------------------------------------------------- TD3 actor loss
+
+def _judge_td3_actor_loss(case, call, tolerance):
+    a = case.arguments
+    exact = td3_oracle.actor_loss_exact(**a)
+    loss = call.loss(a, differentiate=("q1",), frozen={
+        "q2": "TD3's actor ascends the first critic only; min(Q1, Q2) is the clipped "
+              "double-Q *target* (td3-target), not the actor's loss"})
+    found = compare(exact["value"], loss.value, tolerance)
+    if found:
+        return found.prefixed("the loss value ").with_hint(_td3_actor_value_hint(a, loss.value))
+    found = compare(exact["q1"], loss.gradients["q1"], tolerance)
+    return found and Mismatch("d loss / d q1 should be -1/N on every entry (minus the batch "
+                              "mean of Q1); it " + found.message, exact["q1"],
+                              loss.gradients["q1"], found.tolerance)
+
+
+def _td3_actor_value_hint(arguments, got) -> str:
+    """Name the common mistake whose value the candidate returned, computed by the oracle."""
+    exact = td3_oracle.actor_loss_exact(**arguments)["value"]
+    n = len(arguments["q1"])
+    named = {" (minus the oracle: the loss is -mean(Q1), to be minimised)": -exact,
+             " (N times the oracle: a sum over the batch instead of the mean)": n * exact,
+             " (the second critic's mean: TD3's actor uses Q1)":
+                 td3_oracle.actor_loss_exact(arguments["q2"])["value"]}
+    for hint, value in named.items():
+        if value != exact and abs(float(got) - value) <= 1e-9 * max(1.0, abs(value)):
+            return hint
+    return ""
+
+
+@st.composite
+def _td3_actor_loss_cases(draw):
+    n = draw(st.integers(1, 6))
+    return Case("generated", {"q1": draw(_vectors(n, -80, 80, 4)), "q2": draw(_vectors(n, -80, 80, 4))})
+
+
+def _td3_actor_loss_edges() -> list[Case]:
+    return [
+        Case("the second critic smaller everywhere: min(Q1, Q2) is not the actor's loss",
+             {"q1": np.array([1.0, 3.0]), "q2": np.array([-5.0, 0.0])}),
+        Case("one state", {"q1": np.array([-2.5]), "q2": np.array([4.0])}),
+        Case("mixed signs, Q1 larger in some states", {"q1": np.array([2.0, -1.0, 0.5, 7.0]),
+                                                       "q2": np.array([3.0, -4.0, 0.5, 1.0])}),
+    ]
+
+
 # ------------------------------------------------------------------------ DPG
 
 @st.composite
@@ -428,6 +476,14 @@ register(
               "gain[m, n], initial_covariance[n, n], gamma) -> gradient[m, n]; "
               "s' = A s + B a, r = -(s'Qs + a'Ra), a = K s, E[s0 s0'] = Sigma_0",
     judge=_judge_dpg, make_generated=_lqr_cases, make_edge_cases=_dpg_edges,
+)
+register(
+    name="td3-actor-loss", spec_id="td3.actor-loss",
+    summary="-mean(Q1(s, mu(s))): the first critic only; value and gradient w.r.t. Q1, none into Q2",
+    signature="candidate(q1[N]: tensor, q2[N]: tensor) -> loss: 0-d tensor (q1, q2: the online "
+              "critics at the online actor's action; q2 must take no part)",
+    judge=_judge_td3_actor_loss, make_generated=_td3_actor_loss_cases,
+    make_edge_cases=_td3_actor_loss_edges,
 )
 register(
     name="soft-target-update", spec_id="ddpg.soft-target-update",

@@ -360,3 +360,36 @@ def actor_loss_log_probs_detached(log_probs, q1, q2, alpha):
 @bug("sac-actor-loss", "maximises instead of minimising: min Q - alpha log pi as the loss")
 def actor_loss_negated(log_probs, q1, q2, alpha):
     return (torch.minimum(q1, q2) - alpha * log_probs).mean()
+
+
+# ------------------------------------------------------------------ TD3 actor loss
+
+@bug("td3-actor-loss", "min of the twin critics (SAC's actor loss, or the clipped double-Q target's "
+                       "min carried over to the actor)")
+def td3_actor_loss_min(q1, q2):
+    return -torch.minimum(q1, q2).mean()
+
+
+@bug("td3-actor-loss", "the second critic instead of the first")
+def td3_actor_loss_second_critic(q1, q2):
+    return -q2.mean()
+
+
+@bug("td3-actor-loss", "the average of the two critics")
+def td3_actor_loss_average(q1, q2):
+    return -(0.5 * (q1 + q2)).mean()
+
+
+@bug("td3-actor-loss", "sum over the batch instead of the mean (the step grows with N)")
+def td3_actor_loss_sum(q1, q2):
+    return -q1.sum()
+
+
+@bug("td3-actor-loss", "minus sign missing: the actor descends the critic")
+def td3_actor_loss_no_minus(q1, q2):
+    return q1.mean()
+
+
+@bug("td3-actor-loss", "Q1 detached: the right value, but no gradient reaches the actor")
+def td3_actor_loss_detached(q1, q2):
+    return -q1.detach().mean()

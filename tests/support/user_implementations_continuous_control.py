@@ -100,3 +100,8 @@ def actor_loss_cleanrl_style(log_probs, q1, q2, alpha):
     alpha = alpha.detach()  # CleanRL keeps alpha = log_alpha.exp().item()
     min_qf_pi = torch.min(q1, q2)
     return ((alpha * log_probs) - min_qf_pi).mean()
+
+
+def td3_actor_loss_authors_style(q1, q2):
+    """The authors' TD3 code: -critic.Q1(state, actor(state)).mean(); q2 is never computed."""
+    return -q1.mean()
