@@ -286,6 +286,12 @@ def test_temperature_loss_passes_its_check():
     passes("temperature-loss", fc.temperature_loss)
 
 
+def test_rescale_squashed_action_passes_action_bound_rescaling():
+    def candidate(pre_tanh, action_low, action_high):
+        return fc.rescale_squashed_action(tensor(pre_tanh), tensor(action_low), tensor(action_high)).numpy()
+    passes("action-bound-rescaling", candidate)
+
+
 def test_sac_actor_loss_passes_its_check():
     passes("sac-actor-loss", fc.sac_actor_loss)
 
