@@ -13,7 +13,8 @@ import torch
 
 __all__ = [
     "clipped_double_q_targets", "soft_q_targets", "smoothed_target_actions",
-    "policy_update_due", "soft_update_", "squashed_gaussian_log_prob", "temperature_loss",
+    "policy_update_due", "soft_update_", "squashed_gaussian_log_prob", "rescale_squashed_action",
+    "temperature_loss",
     "sac_actor_loss", "deterministic_actor_loss",
 ]
 
@@ -81,6 +82,15 @@ def squashed_gaussian_log_prob(mean, log_std, pre_tanh) -> torch.Tensor:
     gaussian = -(0.5 * z.square() + log_std + 0.5 * math.log(2.0 * math.pi))
     log_jacobian = 2.0 * (math.log(2.0) - pre_tanh - torch.nn.functional.softplus(-2.0 * pre_tanh))
     return (gaussian - log_jacobian).sum(dim=-1)
+
+
+def rescale_squashed_action(pre_tanh, action_low, action_high) -> torch.Tensor:
+    r""":math:`a = \ell + (\tanh u + 1)(h - \ell)/2`: the squashed sample mapped onto the action box.
+
+    Haarnoja et al. (2018a), Appendix C, with the affine map to the bounds (check
+    ``action-bound-rescaling``).  Example: u = 0 in [0, 4]: 2.
+    """
+    return action_low + (torch.tanh(pre_tanh) + 1.0) * (action_high - action_low) / 2
 
 
 def temperature_loss(log_alpha, log_probs, target_entropy: float) -> torch.Tensor:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rlspec.agents.formulas_continuous import squashed_gaussian_log_prob
+from rlspec.agents.formulas_continuous import rescale_squashed_action, squashed_gaussian_log_prob
 from rlspec.agents.formulas_value import dueling_aggregate
 
 __all__ = ["mlp", "QNetwork", "CategoricalActorCritic", "GaussianActorCritic",
@@ -117,7 +117,7 @@ class DeterministicActor(nn.Module):
         self.register_buffer("high", action_high.float())
 
     def forward(self, observations) -> torch.Tensor:
-        return self.low + (torch.tanh(self.net(observations)) + 1.0) * (self.high - self.low) / 2
+        return rescale_squashed_action(self.net(observations), self.low, self.high)
 
 
 class SquashedGaussianActor(nn.Module):
@@ -142,13 +142,14 @@ class SquashedGaussianActor(nn.Module):
         """(action in the box, log pi of it) with the reparameterisation trick.
 
         The box scaling a = low + (tanh(u) + 1)(high - low)/2 adds the constant
-        -sum log((high - low)/2) to log pi, which changes no gradient and is left out,
-        as SAC implementations do.
+        -sum log((high - low)/2) to log pi (spec entry sac.rescaled-squashed-gaussian-log-prob).
+        It changes no gradient of the actor loss and is left out here, so the temperature
+        targets the entropy of tanh(u), not of the rescaled action (the two agree on [-1, 1]).
         """
         mean, log_std = self.gaussian(observations)
         pre_tanh = mean if deterministic else mean + log_std.exp() * torch.randn_like(mean)
         log_prob = squashed_gaussian_log_prob(mean, log_std, pre_tanh)
-        action = self.low + (torch.tanh(pre_tanh) + 1.0) * (self.high - self.low) / 2
+        action = rescale_squashed_action(pre_tanh, self.low, self.high)
         return action, log_prob
 
 

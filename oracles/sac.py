@@ -36,6 +36,7 @@ __all__ = [
     "actor_loss_gradient_finite_difference",
     "squashed_gaussian_log_density_mp",
     "squashed_gaussian_log_density_from_cdf",
+    "rescaled_action_mp",
 ]
 
 
@@ -164,44 +165,78 @@ def _digits(pre_tanh) -> int:
     return BASE_DIGITS + int(np.ceil(2.0 * largest / np.log(10.0)))
 
 
-def _one_dimension(mean: float, log_std: float, u: float) -> mpmath.mpf:
-    a = mpmath.tanh(mpmath.mpf(u))
+def _box(action_low, action_high, d: int):
+    """(centre, half-width) per dimension as mpf; the unit box (-1, 1) when no bounds are given."""
+    if action_low is None:
+        return [mpmath.mpf(0)] * d, [mpmath.mpf(1)] * d
+    low = np.broadcast_to(np.asarray(action_low, dtype=np.float64), (d,))
+    high = np.broadcast_to(np.asarray(action_high, dtype=np.float64), (d,))
+    centre = [(mpmath.mpf(float(h)) + mpmath.mpf(float(l))) / 2 for l, h in zip(low, high)]
+    half = [(mpmath.mpf(float(h)) - mpmath.mpf(float(l))) / 2 for l, h in zip(low, high)]
+    return centre, half
+
+
+def _one_dimension(mean: float, log_std: float, u: float, centre=0, half=1) -> mpmath.mpf:
+    """log of the density of a = centre + half tanh(u), written in a: N(atanh(y); mu, sigma)
+    / (half (1 - y^2)) with y = (a - centre) / half."""
+    a = centre + half * mpmath.tanh(mpmath.mpf(u))
+    y = (a - centre) / half
     sigma = mpmath.exp(mpmath.mpf(log_std))
-    x = mpmath.atanh(a)
+    x = mpmath.atanh(y)
     gaussian = -((x - mean) / sigma) ** 2 / 2 - mpmath.log(sigma) - mpmath.log(2 * mpmath.pi) / 2
-    return gaussian - mpmath.log(1 - a ** 2)
+    return gaussian - mpmath.log(half * (1 - y ** 2))
 
 
-def squashed_gaussian_log_density_mp(mean, log_std, pre_tanh) -> np.ndarray:
-    """log pi(tanh(u)) for each row, summed over dimensions; mean, log_std, pre_tanh [N, d]."""
+def squashed_gaussian_log_density_mp(mean, log_std, pre_tanh, action_low=None, action_high=None
+                                     ) -> np.ndarray:
+    """log pi(tanh(u)) for each row, summed over dimensions; mean, log_std, pre_tanh [N, d].
+    With ``action_low[d]``, ``action_high[d]``: the density of the rescaled action
+    a = c + s tanh(u) (c, s the box's centre and half-width), the change of variables in a."""
     mean, log_std, pre_tanh = (np.asarray(x, dtype=np.float64) for x in (mean, log_std, pre_tanh))
     out = np.zeros(mean.shape[0])
     with mpmath.workdps(_digits(pre_tanh)):
+        centre, half = _box(action_low, action_high, mean.shape[1])
         for i in range(mean.shape[0]):
             total = mpmath.mpf(0)
             for j in range(mean.shape[1]):
-                total += _one_dimension(float(mean[i, j]), float(log_std[i, j]), float(pre_tanh[i, j]))
+                total += _one_dimension(float(mean[i, j]), float(log_std[i, j]), float(pre_tanh[i, j]),
+                                        centre[j], half[j])
             out[i] = float(total)
     return out
 
 
-def squashed_gaussian_log_density_from_cdf(mean, log_std, pre_tanh) -> np.ndarray:
-    """log F'(a) with F(a) = Phi((atanh(a) - mu) / sigma), summed over dimensions."""
+def squashed_gaussian_log_density_from_cdf(mean, log_std, pre_tanh, action_low=None,
+                                           action_high=None) -> np.ndarray:
+    """log F'(a) with F(a) = Phi((atanh((a - c) / s) - mu) / sigma), summed over dimensions
+    (c = 0, s = 1 without bounds)."""
     mean, log_std, pre_tanh = (np.asarray(x, dtype=np.float64) for x in (mean, log_std, pre_tanh))
     out = np.zeros(mean.shape[0])
     with mpmath.workdps(_digits(pre_tanh) + 30):
+        centre, half = _box(action_low, action_high, mean.shape[1])
         for i in range(mean.shape[0]):
             total = mpmath.mpf(0)
             for j in range(mean.shape[1]):
                 mu, sigma = mpmath.mpf(float(mean[i, j])), mpmath.exp(mpmath.mpf(float(log_std[i, j])))
-                a = mpmath.tanh(mpmath.mpf(float(pre_tanh[i, j])))
+                c, s = centre[j], half[j]
+                a = c + s * mpmath.tanh(mpmath.mpf(float(pre_tanh[i, j])))
 
-                def cdf(y, mu=mu, sigma=sigma):
-                    return mpmath.ncdf((mpmath.atanh(y) - mu) / sigma)
+                def cdf(y, mu=mu, sigma=sigma, c=c, s=s):
+                    return mpmath.ncdf((mpmath.atanh((y - c) / s) - mu) / sigma)
 
-                # A step far inside (-1, 1) around a, and small against the scale on which
-                # F' varies there (both ~ 1 - |a|).
-                step = (1 - abs(a)) * mpmath.mpf(10) ** -12
+                # A step far inside the box around a, and small against the scale on which
+                # F' varies there (both ~ s (1 - |y|)).
+                step = (s - abs(a - c)) * mpmath.mpf(10) ** -12
                 total += mpmath.log(mpmath.diff(cdf, a, h=step))
             out[i] = float(total)
+    return out
+
+
+def rescaled_action_mp(pre_tanh, action_low, action_high) -> np.ndarray:
+    """low + (tanh(u) + 1)(high - low) / 2 at 40 digits, rounded once per entry."""
+    pre_tanh = np.asarray(pre_tanh, dtype=np.float64)
+    out = np.empty_like(pre_tanh)
+    with mpmath.workdps(DIGITS):
+        centre, half = _box(action_low, action_high, pre_tanh.shape[1])
+        for (i, j), u in np.ndenumerate(pre_tanh):
+            out[i, j] = float(centre[j] - half[j] + (mpmath.tanh(mpmath.mpf(float(u))) + 1) * half[j])
     return out

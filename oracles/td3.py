@@ -1,4 +1,5 @@
-"""TD3: exact clipped double-Q targets, target-policy smoothing and the delayed schedule.
+"""TD3: exact clipped double-Q targets, target-policy smoothing, the delayed schedule and
+the actor loss.
 
 Method, independence from ``rlspec.reference`` and accuracy: as stated in
 ``rlspec.oracles.sac``, which this module shares its conventions with.
@@ -18,6 +19,7 @@ __all__ = [
     "smoothed_actions_by_median",
     "delayed_schedule_closed_form",
     "delayed_schedule_by_countdown",
+    "actor_loss_exact",
 ]
 
 
@@ -73,3 +75,15 @@ def delayed_schedule_by_countdown(n_updates: int, policy_delay: int) -> np.ndarr
             schedule[step] = 1.0
             remaining = int(policy_delay)
     return schedule
+
+
+def actor_loss_exact(q1, q2=None) -> dict:
+    """The value of -mean(Q1) and its partial derivatives, in exact rationals.
+
+    Returns ``{"value", "q1", "q2"}``: the gradient is -1/N on every entry of the first
+    critic and exactly 0 on the second, which takes no part in TD3's actor loss.
+    """
+    first = fraction_list(q1)
+    n = len(first)
+    value = -sum(first, Fraction(0)) / n
+    return {"value": float(value), "q1": np.full(n, float(Fraction(-1, n))), "q2": np.zeros(n)}

@@ -10,6 +10,9 @@
 - Conjugate gradient: the k-th CG iterate characterised without running CG, as the
   minimiser of (1/2) x^T A x - b^T x over the Krylov space span{b, ..., A^{k-1} b}
   (Nocedal & Wright 2006, Thm 5.2), solved exactly in rationals.
+- Step scaling: x^T F x in exact rationals, then sqrt(2 delta / x^T F x) once in 50-digit
+  mpmath; cross-checked by solving (1/2) (t x)^T F (t x) = delta for t > 0 with mpmath's
+  root finder on the quadratic model itself (no closed form).
 - Line search: every backtracking fraction enumerated and judged in 50-digit arithmetic.
 
 Accuracy: the float oracles (linear solves, rel_entr) are within ``kappa * n * eps`` of
@@ -36,7 +39,8 @@ from rlspec.oracles.occupancy import state_occupancy
 
 __all__ = ["surrogate_objective", "surrogate_objective_exact", "improvement_lower_bound",
            "improvement_lower_bound_high_precision", "mean_kl", "mean_kl_high_precision",
-           "fisher_matrix", "kl_hessian", "krylov_iterate_exact", "line_search_by_enumeration"]
+           "fisher_matrix", "kl_hessian", "krylov_iterate_exact", "full_step_high_precision",
+           "full_step_by_root_finding", "quadratic_kl_model", "line_search_by_enumeration"]
 
 #: Significant digits of the mpmath oracles: far beyond float64's 16, so that rounding the
 #: result once to float is the only error left.
@@ -251,6 +255,45 @@ def krylov_iterate_exact(matrix, vector, iterations: int) -> list[Fraction]:
     right_hand_side = [sum(u * w for u, w in zip(column, b)) for column in basis]
     coefficients = solve_exact(system, right_hand_side)
     return [sum(c * column[i] for c, column in zip(coefficients, basis)) for i in range(size)]
+
+
+# ---------------------------------------------------------------- step scaling
+
+def quadratic_kl_model(step, fisher) -> Fraction:
+    """(1/2) step^T F step, the quadratic model of the mean KL, in exact rationals."""
+    f = to_fractions(validation.as_float_array(fisher, "fisher F[n, n]", ndim=2))
+    x = list(to_fractions(validation.as_float_array(step, "step[n]", ndim=1)))
+    size = len(x)
+    return sum((x[i] * f[i, j] * x[j] for i in range(size) for j in range(size)), Fraction(0)) / 2
+
+
+def full_step_high_precision(direction, fisher, max_kl) -> np.ndarray:
+    """sqrt(2 delta / x^T F x) x: the curvature exact, the square root at 50 digits, then one
+    rounding per entry (within half an ulp of the exact step of the given floats)."""
+    curvature = 2 * quadratic_kl_model(direction, fisher)
+    delta = Fraction(float(max_kl))
+    with mpmath.workdps(DIGITS):
+        beta = mpmath.sqrt(mpmath.mpf(2 * delta.numerator) / delta.denominator
+                           * curvature.denominator / curvature.numerator)
+        return np.array([float(beta * mpmath.mpf(float(x))) for x in direction])
+
+
+def full_step_by_root_finding(direction, fisher, max_kl) -> np.ndarray:
+    """The same step found without its closed form: t > 0 solving (1/2) (t x)^T F (t x) =
+    delta, by mpmath's secant iteration on the model evaluated in 50-digit matrix arithmetic."""
+    with mpmath.workdps(DIGITS):
+        f = mpmath.matrix([[float(v) for v in row] for row in np.asarray(fisher, dtype=np.float64)])
+        x = mpmath.matrix([float(v) for v in direction])
+        delta = mpmath.mpf(float(max_kl))
+
+        def excess(t):
+            step = t * x
+            return (step.T * f * step)[0] / 2 - delta
+
+        root = mpmath.findroot(excess, (mpmath.mpf("0.5"), mpmath.mpf(2)), solver="secant")
+        if root < 0:  # the model is even in t; the step goes along +x
+            root = -root
+        return np.array([float(root * x[i]) for i in range(len(direction))])
 
 
 # ------------------------------------------------------------------- line search

@@ -1,5 +1,6 @@
 """Soft actor-critic: the soft Bellman target, the tanh-squashed Gaussian policy's
-log-density, the automatic temperature loss and the actor loss.
+log-density (and its rescaling to action bounds), the automatic temperature loss and the
+actor loss.
 
 Sources: Haarnoja, Zhou, Abbeel & Levine (2018a), "Soft Actor-Critic: Off-Policy Maximum
 Entropy Deep Reinforcement Learning with a Stochastic Actor", ICML (eqs. 5-7, 12-13 and
@@ -24,7 +25,8 @@ from rlspec import validation
 from rlspec.reference.ddpg import _batch
 from rlspec.validation import InvalidInputError
 
-__all__ = ["soft_bellman_target", "squashed_gaussian_log_prob", "temperature_loss",
+__all__ = ["soft_bellman_target", "squashed_gaussian_log_prob", "rescale_squashed_action",
+           "rescaled_squashed_gaussian_log_prob", "temperature_loss",
            "temperature_loss_log_alpha", "sac_actor_loss"]
 
 HALF_LOG_TWO_PI = 0.5 * math.log(2.0 * math.pi)
@@ -114,6 +116,57 @@ def squashed_gaussian_log_prob(mean, log_std, pre_tanh) -> np.ndarray:
             log_jacobian = 2.0 * (math.log(2.0) - u - _softplus(-2.0 * u))  # log(1 - tanh(u)^2)
             log_prob[i] += gaussian - log_jacobian
     return log_prob
+
+
+def rescale_squashed_action(pre_tanh, action_low, action_high) -> np.ndarray:
+    r"""The action in the box [low, high] from the pre-squash sample u: an affine map of tanh(u).
+
+    .. math:: a = \ell + \big(\tanh u + 1\big)\,\frac{h - \ell}{2} = c + s\tanh u,\qquad
+              s = \frac{h-\ell}{2},\quad c = \frac{h+\ell}{2}
+
+    tanh maps onto (-1, 1) and the affine map takes -1 to low and +1 to high, dimension by
+    dimension, so every action is strictly inside the box and none is clipped.
+    Source: Haarnoja et al. (2018a), Appendix C ("Enforcing Action Bounds": an unbounded
+    Gaussian squashed by tanh); the affine rescaling is how the authors' code and CleanRL
+    (``action_scale``, ``action_bias``) fit it to an environment's bounds.
+    Conventions: ``pre_tanh[N, d]`` = u; ``action_low[d]``, ``action_high[d]`` finite, with
+    low < high (scalars are broadcast); returns ``actions[N, d]``.  Computed as written in
+    the first form, which returns exactly low and high when tanh rounds to -1 and +1.
+
+    Example: u = 0 in [0, 4] gives the centre, 2; u = atanh(1/2) in [-1, 3] gives
+    -1 + (3/2)(2) = 2.
+
+    >>> rescale_squashed_action([[0.0, math.atanh(0.5)]], [0.0, -1.0], [4.0, 3.0]).round(12)
+    array([[2., 2.]])
+    """
+    pre_tanh = validation.as_float_array(pre_tanh, "pre_tanh[N, d]", ndim=2)
+    low, high = _action_bounds(action_low, action_high, pre_tanh.shape[1])
+    return low + (np.tanh(pre_tanh) + 1.0) * (high - low) / 2.0
+
+
+def rescaled_squashed_gaussian_log_prob(mean, log_std, pre_tanh, action_low, action_high) -> np.ndarray:
+    r"""log pi(a|s) of a = c + s tanh(u), u ~ N(mean, diag(exp(log_std))^2): the squashed
+    Gaussian's log-density with the Jacobian of the rescaling.
+
+    .. math:: \log\pi(a\mid s) = \sum_{j=1}^{d}\Big[\log\mathcal N(u_j;\mu_j,\sigma_j)
+              - \log\big(s_j\,(1-\tanh^2 u_j)\big)\Big],\qquad s_j = \frac{h_j-\ell_j}{2}
+
+    da_j/du_j = s_j (1 - tanh^2 u_j), so the correction of ``squashed_gaussian_log_prob``
+    gains sum_j log s_j; the density then integrates to 1 over the box, not over (-1, 1)^d.
+    Source: Haarnoja et al. (2018a), Appendix C, eq. (21) with the Jacobian of a = c + s tanh u
+    (the authors' code and CleanRL subtract log(action_scale * (1 - tanh(u)^2))).
+    Conventions: as ``squashed_gaussian_log_prob``, plus the bounds of
+    ``rescale_squashed_action``; the log(1 - tanh^2 u) term is evaluated stably.
+
+    Example: d = 1, mean = log_std = u = 0, bounds [-2, 2] (s = 2): -log(2 pi) / 2 - log 2
+    = -1.612086; bounds [-1, 1] give the unscaled -0.918939.
+
+    >>> rescaled_squashed_gaussian_log_prob([[0.0]], [[0.0]], [[0.0]], [-2.0], [2.0]).round(6)
+    array([-1.612086])
+    """
+    log_prob = squashed_gaussian_log_prob(mean, log_std, pre_tanh)
+    low, high = _action_bounds(action_low, action_high, np.shape(pre_tanh)[1])
+    return log_prob - np.log((high - low) / 2.0).sum()
 
 
 def temperature_loss(log_alpha, log_probs, target_entropy) -> torch.Tensor:
@@ -216,6 +269,16 @@ def sac_actor_loss(log_probs, q1, q2, alpha) -> torch.Tensor:
 def _softplus(x: float) -> float:
     """log(1 + e^x) without overflow."""
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def _action_bounds(action_low, action_high, d: int) -> tuple[np.ndarray, np.ndarray]:
+    low = np.broadcast_to(validation.as_float_array(action_low, "action_low[d]"), (d,))
+    high = np.broadcast_to(validation.as_float_array(action_high, "action_high[d]"), (d,))
+    if not np.all(low < high):
+        j = int(np.flatnonzero(~(low < high))[0])
+        raise InvalidInputError(f"action_low[{j}] = {float(low[j])!r} must be below action_high[{j}] = "
+                                f"{float(high[j])!r}: the box has no interior to rescale onto")
+    return low, high
 
 
 def _temperature(alpha) -> float:

@@ -1,5 +1,5 @@
 """TD3: twin critics with a clipped double-Q target, target policy smoothing, and delayed
-actor and target updates.
+actor and target updates, and the deterministic actor loss.
 
 Source: Fujimoto, van Hoof & Meger (2018), "Addressing Function Approximation Error in
 Actor-Critic Methods", ICML, Section 4 and Algorithm 1.  The notes only name the method
@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 
+import torch
+
 from rlspec import validation
 from rlspec.reference.ddpg import _batch
+from rlspec.reference.sac import _tensor
 from rlspec.validation import InvalidInputError
 
-__all__ = ["clipped_double_q_target", "target_policy_smoothing", "delayed_update_schedule"]
+__all__ = ["clipped_double_q_target", "target_policy_smoothing", "delayed_update_schedule",
+           "td3_actor_loss"]
 
 
 def clipped_double_q_target(rewards, terminated, truncated, next_q1, next_q2, gamma) -> np.ndarray:
@@ -122,6 +126,43 @@ def delayed_update_schedule(n_updates, policy_delay) -> np.ndarray:
         if k % policy_delay == 0:
             schedule[k - 1] = (1.0, 1.0)
     return schedule
+
+
+def td3_actor_loss(q1, q2=None) -> torch.Tensor:
+    r"""TD3's actor loss  -mean(Q_1(s, mu(s))): the first critic only, at the online actor's action.
+
+    .. math:: L(\phi) = -\frac1N\sum_{i=1}^N Q_{\theta_1}\big(s_i, \mu_\phi(s_i)\big),\qquad
+              \nabla_\phi L = -\frac1N\sum_i \nabla_a Q_{\theta_1}(s_i, a)\big|_{a=\mu_\phi(s_i)}\,
+              \nabla_\phi\mu_\phi(s_i)
+
+    Source: Fujimoto et al. (2018), Algorithm 1 ("update φ by the deterministic policy
+    gradient ∇_φ J(φ) = N⁻¹ Σ ∇_a Q_θ1(s, a)|_{a=π_φ(s)} ∇_φ π_φ(s)") and Section 4.1: the
+    actor ascends Q_θ1 alone; the min of the two critics belongs to the *target*
+    (``clipped_double_q_target``), not to the actor.  DDPG's actor loss is the same formula
+    with its one critic (Silver et al. 2014; Lillicrap et al. 2016).
+    Conventions: ``q1[N]`` is Q_θ1(s_i, mu_φ(s_i)), the first *online* critic at the *online*
+    actor's action (not the target actor's), a tensor carrying the graph back to φ through
+    the action; ``q2[N]``, the second critic at the same action, is accepted so that the
+    twin critics can be passed as SAC's actor loss takes them, and takes no part.  Only the
+    actor's optimiser steps on this loss: the critic parameters receive gradient from it
+    but must not be updated by it.  Returns a 0-d float64 tensor, the batch mean;
+    d L / d q1_i = -1/N, d L / d q2_i = 0.
+
+    Example: Q_1 = (1, 3), Q_2 = (-5, 0): L = -(1 + 3) / 2 = -2 (the smaller critic would
+    give 2.5, the sum -4).
+
+    >>> float(td3_actor_loss(torch.tensor([1.0, 3.0]), torch.tensor([-5.0, 0.0])))
+    -2.0
+    """
+    q1 = _tensor(q1, "q1[N]", ndim=1)
+    if q1.numel() == 0:
+        raise InvalidInputError("q1[N] is empty: the loss is a mean over at least one state")
+    if q2 is not None:
+        q2 = _tensor(q2, "q2[N]", ndim=1)
+        if q2.shape != q1.shape:
+            raise InvalidInputError(f"q2[N] must have the shape of q1, {tuple(q1.shape)}, "
+                                    f"got {tuple(q2.shape)}")
+    return -q1.mean()
 
 
 def _count(value, name: str, minimum: int) -> int:

@@ -1,6 +1,7 @@
 """Trust region policy optimisation (TRPO): the surrogate objective, the monotonic improvement
-bound, the mean KL constraint, and the three numerical pieces of the practical algorithm
-(Fisher-vector product, conjugate gradient, backtracking line search).
+bound, the mean KL constraint, and the four numerical pieces of the practical algorithm
+(Fisher-vector product, conjugate gradient, scaling the step to the KL radius, backtracking
+line search).
 
 Source: seed 000 "信赖域策略优化（TRPO） & 近端策略优化（PPO）" and seed 002 "信任区域策略优化 TRPO";
 Schulman, Levine, Moritz, Jordan & Abbeel (2015), "Trust region policy optimization", ICML
@@ -24,7 +25,7 @@ from rlspec import validation
 from rlspec.reference.bellman import evaluate_policy_matrix_form, one_step_lookahead, policy_markov_matrix
 
 __all__ = ["surrogate_objective", "improvement_lower_bound", "mean_kl", "fisher_vector_product",
-           "conjugate_gradient", "backtracking_line_search"]
+           "conjugate_gradient", "scale_step_to_kl_radius", "backtracking_line_search"]
 
 
 def _advantages_and_visits(transitions, rewards, gamma, initial_distribution, old_policy):
@@ -271,6 +272,54 @@ def conjugate_gradient(matrix, vector, iterations: int,
         direction = residual + (updated_norm / residual_norm) * direction
         residual_norm = updated_norm
     return x
+
+
+def scale_step_to_kl_radius(direction, fisher, max_kl: float) -> np.ndarray:
+    r"""TRPO's full step: the search direction x scaled so that the KL's quadratic model is delta.
+
+    .. math:: \Delta = \sqrt{\frac{2\delta}{x^\top F x}}\; x ,
+              \qquad\text{so that}\qquad \tfrac12\,\Delta^\top F\,\Delta = \delta
+
+    The natural-gradient step maximises the linear model g^T Delta of the surrogate subject
+    to the quadratic model (1/2) Delta^T F Delta <= delta of the mean KL; along x ~ F^{-1} g
+    (conjugate gradient) the constraint is active at the beta with (1/2) beta^2 x^T F x = delta.
+    The curvature is x^T F x, one more Fisher-vector product.  For every CG iterate x_k
+    (converged or not) x_k^T F x_k = g^T x_k exactly, since the residual g - F x_k is
+    orthogonal to the Krylov space that holds x_k, so codes that divide by g^T x compute the
+    same step for CG's output; they differ for any other direction.
+
+    Source: seed 002 "约束策略的变化" ("基于泰勒展开和共轭梯度的求解方法"); TRPO Appendix C
+    ("β = sqrt(2δ / s^T A s)", with s ≈ A^{-1} g from conjugate gradient).
+    Conventions: ``direction[n]`` = x, nonzero; ``fisher`` the matrix F[n, n] (symmetric
+    positive semidefinite, with any damping already added) or a function v -> F v, as
+    ``conjugate_gradient`` takes it; ``max_kl`` = delta > 0.  x^T F x must be > 0.  No
+    epsilon is added to the denominator (codes add 1e-8, a relative change of 5e-9 / x^T F x).
+
+    Example: F = diag(1, 2), x = (1, 1), delta = 1/4: x^T F x = 3, beta = sqrt(1/6)
+    = 0.408248, Delta = (0.408248, 0.408248), and (1/2) Delta^T F Delta = (1/2)(3/6) = 1/4.
+
+    >>> scale_step_to_kl_radius([1.0, 1.0], np.diag([1.0, 2.0]), 0.25).round(6)
+    array([0.408248, 0.408248])
+    """
+    direction = validation.as_float_array(direction, "direction x[n]", ndim=1)
+    if callable(fisher):
+        product = np.asarray(fisher(direction.copy()), dtype=np.float64)
+    else:
+        matrix = validation.as_float_array(fisher, "fisher F[n, n]", ndim=2)
+        validation.check_shape(matrix, (direction.size, direction.size), "fisher F[n, n]")
+        product = matrix @ direction
+    try:
+        max_kl = float(max_kl)
+    except (TypeError, ValueError):
+        raise validation.InvalidInputError(f"max_kl must be a number, got {max_kl!r}") from None
+    if not (max_kl > 0.0 and math.isfinite(max_kl)):
+        raise validation.InvalidInputError(f"max_kl (delta) must be finite and > 0, got {max_kl!r}")
+    curvature = float(direction @ product)
+    if not curvature > 0.0:
+        raise validation.InvalidInputError(
+            f"x^T F x = {curvature!r} <= 0: the direction is 0 or in F's null space, and no "
+            f"multiple of it reaches the KL radius")
+    return math.sqrt(2.0 * max_kl / curvature) * direction
 
 
 def backtracking_line_search(parameters, full_step, surrogate: Callable, kl: Callable,

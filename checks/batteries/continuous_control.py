@@ -9,7 +9,8 @@ them; a function that wants bools can convert); only ``terminated`` stops the bo
 The randomness of the algorithms (the smoothing noise, the reparameterised sample) is an
 input, so every case is deterministic.
 
-The loss checks (``temperature-loss``, ``temperature-loss-log-alpha``, ``sac-actor-loss``)
+The loss checks (``temperature-loss``, ``temperature-loss-log-alpha``, ``sac-actor-loss``,
+``td3-actor-loss``)
 are judged on value and gradient by the rules of :mod:`rlspec.checks.core`: the candidate
 gets float64 torch tensors and returns a tensor that carries the graph.
 
@@ -274,6 +275,63 @@ def _log_prob_edges() -> list[Case]:
     ]
 
 
+# ------------------------------------------------- rescaling to the action bounds
+
+@st.composite
+def _box_cases(draw, log_prob: bool):
+    n, d = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    low = np.array(draw(st.lists(st.sampled_from([-1.0, -2.0, 0.0, -0.5, -10.0]), min_size=d, max_size=d)))
+    width = np.array(draw(st.lists(st.sampled_from([4.0, 1.0, 3.0, 0.5, 20.0, 2.0]), min_size=d,
+                                   max_size=d)))
+    arguments = {"action_low": low, "action_high": low + width}
+    if log_prob:
+        mean = draw(_vectors(n * d, -12, 12, 4)).reshape(n, d)
+        log_std = draw(_vectors(n * d, -8, 4, 4)).reshape(n, d)
+        z = draw(_vectors(n * d, -8, 8, 2)).reshape(n, d)
+        arguments = {"mean": mean, "log_std": log_std, "pre_tanh": mean + np.exp(log_std) * z,
+                     **arguments}
+    else:
+        arguments = {"pre_tanh": draw(_vectors(n * d, -40, 40, 8)).reshape(n, d), **arguments}
+    return Case("generated", arguments)
+
+
+def _judge_rescaled_action(case, call, tolerance):
+    a = case.arguments
+    expected = sac_oracle.rescaled_action_mp(**a)
+    found = compare(expected, call(a, expected.shape), tolerance)
+    return found and found.with_hint(" (a = low + (tanh(u) + 1)(high - low) / 2: tanh(u) = -1 must "
+                                     "map to low and +1 to high, with nothing clipped)")
+
+
+def _judge_rescaled_log_prob(case, call, tolerance):
+    a = case.arguments
+    expected = sac_oracle.squashed_gaussian_log_density_mp(**a)
+    got = call(a, expected.shape)
+    found = compare(expected, got, tolerance)
+    if not found:
+        return None
+    unscaled = sac_oracle.squashed_gaussian_log_density_mp(a["mean"], a["log_std"], a["pre_tanh"])
+    if not compare(unscaled, got, tolerance):
+        return found.with_hint(" (you returned the density on (-1, 1)^d: the Jacobian of the "
+                               "rescaling, sum_j log((high_j - low_j) / 2), is missing)")
+    return found
+
+
+def _rescaling_edges(log_prob: bool) -> list[Case]:
+    boxes = [("asymmetric bounds [-2, 1] and [0, 0.5]", np.array([-2.0, 0.0]), np.array([1.0, 0.5])),
+             ("a symmetric box [-2, 2] x [-2, 2] (scale 2, no bias)", np.array([-2.0, -2.0]),
+              np.array([2.0, 2.0])),
+             ("a box [0, 4] x [10, 30] away from 0", np.array([0.0, 10.0]), np.array([4.0, 30.0]))]
+    pre_tanh = np.array([[0.0, 0.5], [-1.0, 2.0], [20.0, -20.0]])
+    cases = []
+    for label, low, high in boxes:
+        arguments = {"pre_tanh": pre_tanh, "action_low": low, "action_high": high}
+        if log_prob:
+            arguments = {"mean": pre_tanh - 0.25, "log_std": np.full(pre_tanh.shape, -0.5), **arguments}
+        cases.append(Case(label, arguments))
+    return cases
+
+
 # --------------------------------------------------------------- temperature
 
 def _judge_temperature(case, call, tolerance, exact):
@@ -372,6 +430,53 @@ def _actor_loss_edges() -> list[Case]:
     ]
 
 
+# -------------------------------------------------------------- TD3 actor loss
+
+def _judge_td3_actor_loss(case, call, tolerance):
+    a = case.arguments
+    exact = td3_oracle.actor_loss_exact(**a)
+    loss = call.loss(a, differentiate=("q1",), frozen={
+        "q2": "TD3's actor ascends the first critic only; min(Q1, Q2) is the clipped "
+              "double-Q *target* (td3-target), not the actor's loss"})
+    found = compare(exact["value"], loss.value, tolerance)
+    if found:
+        return found.prefixed("the loss value ").with_hint(_td3_actor_value_hint(a, loss.value))
+    found = compare(exact["q1"], loss.gradients["q1"], tolerance)
+    return found and Mismatch("d loss / d q1 should be -1/N on every entry (minus the batch "
+                              "mean of Q1); it " + found.message, exact["q1"],
+                              loss.gradients["q1"], found.tolerance)
+
+
+def _td3_actor_value_hint(arguments, got) -> str:
+    """Name the common mistake whose value the candidate returned, computed by the oracle."""
+    exact = td3_oracle.actor_loss_exact(**arguments)["value"]
+    n = len(arguments["q1"])
+    named = {" (minus the oracle: the loss is -mean(Q1), to be minimised)": -exact,
+             " (N times the oracle: a sum over the batch instead of the mean)": n * exact,
+             " (the second critic's mean: TD3's actor uses Q1)":
+                 td3_oracle.actor_loss_exact(arguments["q2"])["value"]}
+    for hint, value in named.items():
+        if value != exact and abs(float(got) - value) <= 1e-9 * max(1.0, abs(value)):
+            return hint
+    return ""
+
+
+@st.composite
+def _td3_actor_loss_cases(draw):
+    n = draw(st.integers(1, 6))
+    return Case("generated", {"q1": draw(_vectors(n, -80, 80, 4)), "q2": draw(_vectors(n, -80, 80, 4))})
+
+
+def _td3_actor_loss_edges() -> list[Case]:
+    return [
+        Case("the second critic smaller everywhere: min(Q1, Q2) is not the actor's loss",
+             {"q1": np.array([1.0, 3.0]), "q2": np.array([-5.0, 0.0])}),
+        Case("one state", {"q1": np.array([-2.5]), "q2": np.array([4.0])}),
+        Case("mixed signs, Q1 larger in some states", {"q1": np.array([2.0, -1.0, 0.5, 7.0]),
+                                                       "q2": np.array([3.0, -4.0, 0.5, 1.0])}),
+    ]
+
+
 # ------------------------------------------------------------------------ DPG
 
 @st.composite
@@ -428,6 +533,14 @@ register(
               "gain[m, n], initial_covariance[n, n], gamma) -> gradient[m, n]; "
               "s' = A s + B a, r = -(s'Qs + a'Ra), a = K s, E[s0 s0'] = Sigma_0",
     judge=_judge_dpg, make_generated=_lqr_cases, make_edge_cases=_dpg_edges,
+)
+register(
+    name="td3-actor-loss", spec_id="td3.actor-loss",
+    summary="-mean(Q1(s, mu(s))): the first critic only; value and gradient w.r.t. Q1, none into Q2",
+    signature="candidate(q1[N]: tensor, q2[N]: tensor) -> loss: 0-d tensor (q1, q2: the online "
+              "critics at the online actor's action; q2 must take no part)",
+    judge=_judge_td3_actor_loss, make_generated=_td3_actor_loss_cases,
+    make_edge_cases=_td3_actor_loss_edges,
 )
 register(
     name="soft-target-update", spec_id="ddpg.soft-target-update",
@@ -491,6 +604,21 @@ register(
     signature="candidate(mean[N, d], log_std[N, d], pre_tanh[N, d]) -> log_prob[N] "
               "(numpy in, numpy or tensor out)",
     judge=_judge_log_prob, make_generated=_log_prob_cases, make_edge_cases=_log_prob_edges,
+)
+register(
+    name="action-bound-rescaling", spec_id="sac.action-bound-rescaling",
+    summary="a = low + (tanh(u) + 1)(high - low) / 2: the squashed sample mapped onto the action box",
+    signature="candidate(pre_tanh[N, d], action_low[d], action_high[d]) -> actions[N, d]",
+    judge=_judge_rescaled_action, make_generated=lambda: _box_cases(log_prob=False),
+    make_edge_cases=lambda: _rescaling_edges(log_prob=False),
+)
+register(
+    name="rescaled-squashed-gaussian-log-prob", spec_id="sac.rescaled-squashed-gaussian-log-prob",
+    summary="log pi(a) for a = c + s tanh(u): log N(u) - sum_j log(s_j (1 - tanh(u_j)^2)), s = (high - low) / 2",
+    signature="candidate(mean[N, d], log_std[N, d], pre_tanh[N, d], action_low[d], action_high[d]) "
+              "-> log_prob[N] (numpy in, numpy or tensor out)",
+    judge=_judge_rescaled_log_prob, make_generated=lambda: _box_cases(log_prob=True),
+    make_edge_cases=lambda: _rescaling_edges(log_prob=True),
 )
 register(
     name="temperature-loss", spec_id="sac.temperature-loss",

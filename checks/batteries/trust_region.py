@@ -635,6 +635,53 @@ def _judge_cg(case, call, tolerance):
     return None
 
 
+@st.composite
+def _step_scaling_cases(draw) -> Case:
+    size = draw(st.integers(1, 4))
+    if draw(st.booleans()):
+        m = np.array(draw(st.lists(st.integers(-2, 2), min_size=size * size, max_size=size * size)),
+                     dtype=np.float64).reshape(size, size)
+        fisher = m.T @ m + np.eye(size) / 4
+    else:
+        eigenvalues = np.array(draw(st.lists(st.sampled_from([0.25, 1.0, 4.0, 16.0]), min_size=size,
+                                             max_size=size)))
+        h = _householder(size, draw(st.sampled_from([s for s in (1, 2, 4) if s <= size])))
+        fisher = h @ np.diag(eigenvalues) @ h
+    direction = draw(_vectors(size, -3, 3, 4))
+    assume(direction.any())
+    return Case("generated", {"direction": direction, "fisher": fisher,
+                              "max_kl": draw(st.sampled_from([0.01, 0.05, 0.001, 0.1, 1.0]))})
+
+
+def _step_scaling_edge_cases() -> list[Case]:
+    return [
+        Case("F = diag(1, 2), x = (1, 1), delta = 1/4: beta = sqrt(1/6)",
+             {"direction": np.array([1.0, 1.0]), "fisher": np.diag([1.0, 2.0]), "max_kl": 0.25}),
+        Case("F far from the identity: x^T F x = 16.25 while x^T x = 2",
+             {"direction": np.array([2.0, 1.0]), "fisher": np.diag([4.0, 0.25]), "max_kl": 0.01}),
+        Case("a singular F (rank 1), x outside its null space",
+             {"direction": np.array([1.0, -3.0]), "fisher": np.array([[1.0, 1.0], [1.0, 1.0]]),
+              "max_kl": 0.05}),
+        Case("a correlated F and a small radius",
+             {"direction": np.array([3.0, -0.25, 0.5]),
+              "fisher": np.array([[5.0, 1.0, 0.0], [1.0, 2.0, -0.5], [0.0, -0.5, 1.0]]),
+              "max_kl": 0.001}),
+    ]
+
+
+def _judge_step_scaling(case, call, tolerance):
+    a = case.arguments
+    expected = trpo_oracle.full_step_high_precision(**a)
+    got = call(a, expected.shape)
+    found = compare(expected, got, tolerance)
+    if not found:
+        return None
+    model = float(trpo_oracle.quadratic_kl_model(got, a["fisher"]))
+    return found.with_hint(f": the full step must put the KL's quadratic model on the radius, "
+                           f"(1/2) step^T F step = max_kl = {a['max_kl']!r}, and yours gives "
+                           f"{model:.6g}")
+
+
 def _line_search_case(label, old_logits, advantages, full_step, max_kl, backtrack_ratio=0.5,
                       max_backtracks=10) -> Case:
     old_logits = np.array(old_logits, dtype=np.float64)
@@ -741,6 +788,15 @@ register(
     signature="candidate(matrix[n, n], vector[n], iterations) -> x[n]; for a CG written for a "
               "matrix-vector product f, check lambda matrix, vector, iterations: cg(lambda v: matrix @ v, vector, iterations)",
     judge=_judge_cg, make_generated=_cg_cases, make_edge_cases=_cg_edge_cases,
+)
+register(
+    name="trpo-step-scaling", spec_id="trpo.step-scaling",
+    summary="the full step sqrt(2 delta / x^T F x) x, so that (1/2) step^T F step = delta",
+    signature="candidate(direction[n], fisher[n, n], max_kl) -> full_step[n]; for code written for a "
+              "Fisher-vector product f, check lambda direction, fisher, max_kl: "
+              "scale(direction, lambda v: fisher @ v, max_kl)",
+    judge=_judge_step_scaling, make_generated=_step_scaling_cases,
+    make_edge_cases=_step_scaling_edge_cases,
 )
 register(
     name="trpo-line-search", spec_id="trpo.line-search",

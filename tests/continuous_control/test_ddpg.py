@@ -29,7 +29,8 @@ from rlspec.validation import InvalidInputError
 CHAPTER = {
     "dpg.deterministic-policy-gradient", "ddpg.soft-target-update", "ddpg.critic-target",
     "td3.clipped-double-q-target", "td3.target-policy-smoothing", "td3.delayed-policy-updates",
-    "sac.soft-bellman-target", "sac.squashed-gaussian-log-prob", "sac.temperature-loss",
+    "td3.actor-loss", "sac.soft-bellman-target", "sac.squashed-gaussian-log-prob",
+    "sac.action-bound-rescaling", "sac.rescaled-squashed-gaussian-log-prob", "sac.temperature-loss",
     "sac.temperature-loss-log-alpha", "sac.actor-loss",
 }
 

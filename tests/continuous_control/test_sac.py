@@ -3,6 +3,7 @@ and the actor loss, each against oracles that do not share its method; each theo
 fails with a planted bug; bad input gets a clear error; correct user code passes."""
 
 import doctest
+import itertools
 import math
 import re
 
@@ -190,6 +191,100 @@ def test_log_prob_is_finite_for_extreme_pre_tanh_values():
     # With u = mean the Gaussian term is -log(2 pi)/2 and the correction is 2|u| - 2 log 2 + tiny.
     expected = -0.5 * math.log(2 * math.pi) + 2 * np.abs(u[:, 0]) - 2 * math.log(2.0)
     np.testing.assert_allclose(got, expected, rtol=SAFETY * EPS, atol=SAFETY * EPS)
+
+
+# ------------------------------------------------- rescaling to the action bounds
+
+@st.composite
+def boxes(draw, d):
+    low = np.array(draw(st.lists(st.sampled_from([-1.0, -2.0, 0.0, -0.5, -10.0]), min_size=d, max_size=d)))
+    width = np.array(draw(st.lists(st.sampled_from([4.0, 1.0, 3.0, 0.5, 20.0, 2.0]), min_size=d, max_size=d)))
+    return low, low + width
+
+
+@st.composite
+def rescaled_cases(draw):
+    case = draw(squashed_cases())
+    case["action_low"], case["action_high"] = draw(boxes(case["mean"].shape[1]))
+    return case
+
+
+@pytest.mark.spec("sac.action-bound-rescaling")
+@given(rescaled_cases())
+def test_rescaled_action_matches_the_oracle_and_linear_interpolation(case):
+    """The 40-digit oracle, and a second route: numpy's linear interpolation of tanh(u) between
+    (-1, low) and (1, high).  Both the reference and np.interp are a few roundings of values
+    of size max(|low|, |high|)."""
+    u, low, high = case["pre_tanh"], case["action_low"], case["action_high"]
+    got = sac.rescale_squashed_action(u, low, high)
+    expected = sac_oracle.rescaled_action_mp(u, low, high)
+    scale = SAFETY * EPS * np.maximum(np.abs(low), np.abs(high))
+    assert np.all(np.abs(got - expected) <= scale)
+    interpolated = np.stack([np.interp(np.tanh(u[:, j]), [-1.0, 1.0], [low[j], high[j]])
+                             for j in range(u.shape[1])], axis=1)
+    assert np.all(np.abs(interpolated - expected) <= scale)
+    assert np.all((low <= got) & (got <= high))
+
+
+@pytest.mark.spec("sac.rescaled-squashed-gaussian-log-prob")
+@given(rescaled_cases())
+def test_rescaled_log_prob_matches_the_change_of_variables_in_the_action(case):
+    """The change of variables in a = c + s tanh(u) (mpmath) against the reference; the
+    tolerance of the unscaled density plus the d roundings of log s."""
+    got = sac.rescaled_squashed_gaussian_log_prob(**case)
+    expected = sac_oracle.squashed_gaussian_log_density_mp(**case)
+    extra = SAFETY * EPS * np.abs(np.log((case["action_high"] - case["action_low"]) / 2)).sum()
+    assert np.all(np.abs(got - expected) <= _log_prob_tolerance(case) + extra)
+
+
+@pytest.mark.spec("sac.rescaled-squashed-gaussian-log-prob")
+@pytest.mark.parametrize("mean, log_std, pre_tanh", CDF_CASES)
+def test_rescaled_oracle_matches_the_derivative_of_the_cdf(mean, log_std, pre_tanh):
+    d = np.shape(mean)[1]
+    low, high = np.linspace(-2.0, 0.0, d), np.linspace(1.0, 30.0, d)
+    by_jacobian = sac_oracle.squashed_gaussian_log_density_mp(mean, log_std, pre_tanh, low, high)
+    by_cdf = sac_oracle.squashed_gaussian_log_density_from_cdf(mean, log_std, pre_tanh, low, high)
+    assert np.all(np.abs(by_jacobian - by_cdf) <= 4 * EPS * np.maximum(1.0, np.abs(by_jacobian)))
+
+
+@pytest.mark.spec("sac.rescaled-squashed-gaussian-log-prob")
+def test_rescaled_density_integrates_to_one_over_the_box():
+    """int_low^high pi(a) da = 1, by quadrature in a (u = atanh((a - c) / s)), on boxes
+    [-2, 1], [0, 0.5] and [10, 30]; tolerance as for the unscaled density."""
+    for (low, high), (mean, log_std) in itertools.product([(-2.0, 1.0), (0.0, 0.5), (10.0, 30.0)],
+                                                          NORMALISATION_CASES):
+        centre, half = (high + low) / 2, (high - low) / 2
+
+        def density(a, mean=mean, log_std=log_std, box=(low, high, centre, half)):
+            u = math.atanh(min(max((a - box[2]) / box[3], -1.0 + 1e-16), 1.0 - 1e-16))
+            return math.exp(sac.rescaled_squashed_gaussian_log_prob(
+                np.array([[mean]]), np.array([[log_std]]), np.array([[u]]),
+                np.array([box[0]]), np.array([box[1]]))[0])
+
+        total, error = scipy.integrate.quad(density, low, high, points=[centre + half * math.tanh(mean)],
+                                            limit=200, epsabs=1e-10, epsrel=1e-10)
+        assert abs(total - 1.0) <= max(1e-8, 10 * error), (mean, log_std, low, high, total)
+
+
+@pytest.mark.spec("sac.rescaled-squashed-gaussian-log-prob", "sac.squashed-gaussian-log-prob")
+def test_the_unit_box_gives_the_unscaled_density():
+    case = {"mean": np.array([[0.5, -1.0]]), "log_std": np.array([[0.0, -1.0]]),
+            "pre_tanh": np.array([[1.0, -0.5]])}
+    assert np.array_equal(sac.rescaled_squashed_gaussian_log_prob(**case, action_low=-1.0, action_high=1.0),
+                          sac.squashed_gaussian_log_prob(**case))
+
+
+@pytest.mark.spec("sac.action-bound-rescaling", "sac.rescaled-squashed-gaussian-log-prob")
+@pytest.mark.parametrize("call, message", [
+    (lambda: sac.rescale_squashed_action([[0.0]], [1.0], [1.0]), "action_low[0] = 1.0 must be below"),
+    (lambda: sac.rescale_squashed_action([[0.0, 0.0]], [-1.0, 2.0], [1.0, 0.0]), "action_low[1] = 2.0"),
+    (lambda: sac.rescale_squashed_action([0.0], [-1.0], [1.0]), "pre_tanh[N, d] must be a 2-D array"),
+    (lambda: sac.rescaled_squashed_gaussian_log_prob([[0.0]], [[0.0]], [[0.0]], [0.0], [-1.0]),
+     "must be below action_high"),
+])
+def test_rescaling_rejects_bad_input_with_a_clear_error(call, message):
+    with pytest.raises(InvalidInputError, match=re.escape(message)):
+        call()
 
 
 @pytest.mark.spec("sac.squashed-gaussian-log-prob")
@@ -411,11 +506,19 @@ MUTANTS = [
      bugs.actor_loss_first_critic),
     (test_actor_loss_trains_the_actor_through_a_reparameterised_sample, "sac_actor_loss",
      bugs.actor_loss_log_probs_detached),
+    (test_rescaled_action_matches_the_oracle_and_linear_interpolation, "rescale_squashed_action",
+     bugs.rescaling_full_width),
+    (test_rescaled_log_prob_matches_the_change_of_variables_in_the_action,
+     "rescaled_squashed_gaussian_log_prob", bugs.rescaled_log_prob_no_scale),
+    (test_rescaled_density_integrates_to_one_over_the_box, "rescaled_squashed_gaussian_log_prob",
+     bugs.rescaled_log_prob_full_width),
 ]
 
 
 @pytest.mark.spec(
+    "sac.action-bound-rescaling",
     "sac.actor-loss",
+    "sac.rescaled-squashed-gaussian-log-prob",
     "sac.soft-bellman-target",
     "sac.squashed-gaussian-log-prob",
     "sac.temperature-loss-log-alpha",
@@ -436,6 +539,8 @@ def test_sac_theorem_tests_fail_with_planted_bugs(theorem, attribute, planted, m
     ("temperature-loss", user.temperature_loss_cleanrl_style),
     ("temperature-loss-log-alpha", user.temperature_loss_sb3_style),
     ("sac-actor-loss", user.actor_loss_cleanrl_style),
+    ("action-bound-rescaling", user.rescaling_cleanrl_style),
+    ("rescaled-squashed-gaussian-log-prob", user.rescaled_log_prob_torch),
 ], ids=lambda value: value if isinstance(value, str) else value.__name__)
 def test_correct_user_implementations_pass(name, candidate):
     report = rlspec.check(name, candidate, max_examples=30)

@@ -1,12 +1,15 @@
-"""TD3: the clipped double-Q target, target policy smoothing and the delayed schedule, each
+"""TD3: the clipped double-Q target, target policy smoothing, the delayed schedule and the
+actor loss, each
 against independent oracles; each theorem test fails with a planted bug; bad input gets a
 clear error; correct user code passes ``rlspec.check``."""
 
 import doctest
 import re
+from fractions import Fraction
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -172,6 +175,104 @@ def test_schedule_rejects_bad_input_with_a_clear_error(n, d, message):
         td3.delayed_update_schedule(n, d)
 
 
+# ------------------------------------------------------------------ actor loss
+
+actor_cases = st.integers(1, 6).flatmap(lambda n: _columns(n, _grid(-320, 320, 4), _grid(-320, 320, 4)))
+
+
+def _reference_actor_loss(q1, q2):
+    leaves = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in (q1, q2)]
+    loss = td3.td3_actor_loss(*leaves)
+    gradients = torch.autograd.grad(loss, leaves, allow_unused=True)
+    return float(loss.detach()), [np.zeros(len(q1)) if g is None else g.numpy() for g in gradients]
+
+
+@pytest.mark.spec("td3.actor-loss")
+@given(actor_cases)
+@example((np.array([1.0, 3.0]), np.array([-5.0, 0.0])))
+def test_actor_loss_value_and_gradients_match_exact_rationals(case):
+    """The value -mean(Q1) to half an ulp (one rounding of a rational), d/dQ1 = -1/N exactly
+    (a power of two over N), and no gradient into the second critic at all."""
+    value, (g_q1, g_q2) = _reference_actor_loss(*case)
+    exact = oracle.actor_loss_exact(*case)
+    assert abs(value - exact["value"]) <= SAFETY * EPS * max(1.0, np.abs(case[0]).max())
+    np.testing.assert_allclose(g_q1, exact["q1"], rtol=4 * EPS, atol=0)
+    assert np.array_equal(g_q2, exact["q2"])
+
+
+@pytest.mark.spec("td3.actor-loss")
+@given(actor_cases)
+def test_actor_loss_oracle_matches_exact_central_differences(case):
+    """A second route to the gradient: central differences of -mean(Q1) in exact rationals
+    (exact, the loss being linear), one coordinate of each critic at a time."""
+    q1, q2 = ([Fraction(float(x)) for x in column] for column in case)
+    n, step = len(q1), Fraction(1, 8)
+
+    def value(first):
+        return -sum(first, Fraction(0)) / n
+
+    exact = oracle.actor_loss_exact(*case)
+    for i in range(n):
+        up, down = list(q1), list(q1)
+        up[i] += step
+        down[i] -= step
+        assert float((value(up) - value(down)) / (2 * step)) == exact["q1"][i]
+    assert float(value(q1)) == exact["value"]
+    assert not exact["q2"].any()  # the value does not read q2: every difference in it is 0
+
+
+def _actor_critic(weights, critic_centre, critic_curvature):
+    """A linear actor mu(s) = s W (three states, two action dimensions) and a first critic
+    quadratic in the action, Q1(s, a) = -sum_j h_j (a_j - c_j)^2 + s . (1, 2); the reference
+    loss on top."""
+    states = torch.tensor([[1.0, -0.5], [0.25, 2.0], [-1.0, 0.75]], dtype=torch.float64)
+    actions = states @ weights
+    q1 = -(critic_curvature * (actions - critic_centre) ** 2).sum(dim=1) + states @ torch.tensor(
+        [1.0, 2.0], dtype=torch.float64)
+    q2 = q1 - 10.0  # a smaller second critic: the loss must not use it
+    return td3.td3_actor_loss(q1, q2), states, actions
+
+
+@pytest.mark.spec("td3.actor-loss", "dpg.deterministic-policy-gradient")
+def test_actor_loss_gradient_is_the_deterministic_policy_gradient_of_the_first_critic():
+    """Autograd of the loss through the actor equals the chain rule of Fujimoto et al.'s
+    Algorithm 1, -1/N sum_i s_i^T grad_a Q1(s_i, a)|_{a = mu(s_i)}, with grad_a Q1 =
+    -2 h (a - c) by hand; torch.autograd.gradcheck agrees; one actor step with an optimiser
+    over the actor's parameters leaves the critic's parameters exactly as they were."""
+    weights = torch.tensor([[0.4, -0.2], [-0.3, 0.1]], dtype=torch.float64, requires_grad=True)
+    centre = torch.tensor([0.3, -0.1], dtype=torch.float64, requires_grad=True)
+    curvature = torch.tensor([2.0, 0.5], dtype=torch.float64, requires_grad=True)
+    loss, states, actions = _actor_critic(weights, centre, curvature)
+    (gradient,) = torch.autograd.grad(loss, weights)
+    action_gradient = -2.0 * curvature.detach() * (actions.detach() - centre.detach())
+    chain_rule = -(states.T @ action_gradient) / states.shape[0]
+    torch.testing.assert_close(gradient, chain_rule, rtol=1e-13, atol=1e-13)
+    assert torch.autograd.gradcheck(lambda w: _actor_critic(w, centre, curvature)[0], (weights,))
+
+    critic_before = [centre.detach().clone(), curvature.detach().clone()]
+    optimiser = torch.optim.SGD([weights], lr=0.1)
+    optimiser.zero_grad()
+    _actor_critic(weights, centre, curvature)[0].backward()
+    optimiser.step()
+    assert torch.equal(centre.detach(), critic_before[0])
+    assert torch.equal(curvature.detach(), critic_before[1])
+    assert not torch.equal(weights.detach(), torch.tensor([[0.4, -0.2], [-0.3, 0.1]],
+                                                           dtype=torch.float64))
+
+
+@pytest.mark.spec("td3.actor-loss")
+@pytest.mark.parametrize("call, message", [
+    (lambda: td3.td3_actor_loss(torch.tensor([[1.0]])), "q1[N] must be 1-D"),
+    (lambda: td3.td3_actor_loss(torch.tensor([])), "q1[N] is empty"),
+    (lambda: td3.td3_actor_loss(torch.tensor([1.0]), torch.tensor([1.0, 2.0])),
+     "q2[N] must have the shape of q1"),
+    (lambda: td3.td3_actor_loss(torch.tensor([float("nan")])), "q1[N] contains NaN or infinity"),
+])
+def test_actor_loss_rejects_bad_input_with_a_clear_error(call, message):
+    with pytest.raises(InvalidInputError, match=re.escape(message)):
+        call()
+
+
 # --------------------------------------------------------------- planted bugs
 
 MUTANTS = [
@@ -186,10 +287,14 @@ MUTANTS = [
     (test_schedule_matches_both_oracles, "delayed_update_schedule", bugs.schedule_zero_based),
     (test_schedule_has_floor_n_over_d_actor_updates_each_after_d_critic_updates,
      "delayed_update_schedule", bugs.schedule_targets_every_step),
+    (test_actor_loss_value_and_gradients_match_exact_rationals, "td3_actor_loss", bugs.td3_actor_loss_min),
+    (test_actor_loss_gradient_is_the_deterministic_policy_gradient_of_the_first_critic,
+     "td3_actor_loss", bugs.td3_actor_loss_no_minus),
 ]
 
 
 @pytest.mark.spec(
+    "td3.actor-loss",
     "td3.clipped-double-q-target",
     "td3.delayed-policy-updates",
     "td3.target-policy-smoothing",
@@ -207,6 +312,7 @@ def test_td3_theorem_tests_fail_with_planted_bugs(theorem, attribute, planted, m
     ("td3-target", user.td3_target_torch),
     ("target-policy-smoothing", user.smoothing_with_clamps),
     ("delayed-policy-updates", user.schedule_with_a_counter),
+    ("td3-actor-loss", user.td3_actor_loss_authors_style),
 ], ids=lambda value: value if isinstance(value, str) else value.__name__)
 def test_correct_user_implementations_pass(name, candidate):
     report = rlspec.check(name, candidate, max_examples=30)

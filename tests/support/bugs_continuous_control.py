@@ -360,3 +360,85 @@ def actor_loss_log_probs_detached(log_probs, q1, q2, alpha):
 @bug("sac-actor-loss", "maximises instead of minimising: min Q - alpha log pi as the loss")
 def actor_loss_negated(log_probs, q1, q2, alpha):
     return (torch.minimum(q1, q2) - alpha * log_probs).mean()
+
+
+# ------------------------------------------------------------------ TD3 actor loss
+
+@bug("td3-actor-loss", "min of the twin critics (SAC's actor loss, or the clipped double-Q target's "
+                       "min carried over to the actor)")
+def td3_actor_loss_min(q1, q2):
+    return -torch.minimum(q1, q2).mean()
+
+
+@bug("td3-actor-loss", "the second critic instead of the first")
+def td3_actor_loss_second_critic(q1, q2):
+    return -q2.mean()
+
+
+@bug("td3-actor-loss", "the average of the two critics")
+def td3_actor_loss_average(q1, q2):
+    return -(0.5 * (q1 + q2)).mean()
+
+
+@bug("td3-actor-loss", "sum over the batch instead of the mean (the step grows with N)")
+def td3_actor_loss_sum(q1, q2):
+    return -q1.sum()
+
+
+@bug("td3-actor-loss", "minus sign missing: the actor descends the critic")
+def td3_actor_loss_no_minus(q1, q2):
+    return q1.mean()
+
+
+@bug("td3-actor-loss", "Q1 detached: the right value, but no gradient reaches the actor")
+def td3_actor_loss_detached(q1, q2):
+    return -q1.detach().mean()
+
+
+# ------------------------------------------------- rescaling to the action bounds
+
+@bug("action-bound-rescaling", "scale high - low instead of (high - low) / 2: actions overshoot the box")
+def rescaling_full_width(pre_tanh, action_low, action_high):
+    return action_low + (np.tanh(pre_tanh) + 1.0) * (action_high - action_low)
+
+
+@bug("action-bound-rescaling", "bias left out: (high - low) / 2 * tanh(u), centred on 0, not on the box")
+def rescaling_no_bias(pre_tanh, action_low, action_high):
+    return (action_high - action_low) / 2.0 * np.tanh(pre_tanh)
+
+
+@bug("action-bound-rescaling", "high * tanh(u): a symmetric box [-high, high] assumed (right only "
+                               "when low = -high)")
+def rescaling_symmetric_limit(pre_tanh, action_low, action_high):
+    return action_high * np.tanh(pre_tanh)
+
+
+@bug("action-bound-rescaling", "clipping instead of rescaling: clip(tanh(u), low, high)")
+def rescaling_clipped(pre_tanh, action_low, action_high):
+    return np.clip(np.tanh(pre_tanh), action_low, action_high)
+
+
+def _rescaled_log_prob(mean, log_std, pre_tanh, log_scale):
+    return (_gaussian(mean, log_std, pre_tanh) - _stable_correction(pre_tanh) - log_scale).sum(axis=1)
+
+
+@bug("rescaled-squashed-gaussian-log-prob", "log(scale) missing from the correction: the density on "
+                                            "(-1, 1)^d (shifts the temperature's fixed point)")
+def rescaled_log_prob_no_scale(mean, log_std, pre_tanh, action_low, action_high):
+    return _rescaled_log_prob(mean, log_std, pre_tanh, 0.0)
+
+
+@bug("rescaled-squashed-gaussian-log-prob", "log(high - low) instead of log((high - low) / 2)")
+def rescaled_log_prob_full_width(mean, log_std, pre_tanh, action_low, action_high):
+    return _rescaled_log_prob(mean, log_std, pre_tanh, np.log(action_high - action_low))
+
+
+@bug("rescaled-squashed-gaussian-log-prob", "log(scale) added instead of subtracted")
+def rescaled_log_prob_scale_added(mean, log_std, pre_tanh, action_low, action_high):
+    return _rescaled_log_prob(mean, log_std, pre_tanh, -np.log((action_high - action_low) / 2.0))
+
+
+@bug("rescaled-squashed-gaussian-log-prob", "log(scale) averaged over the action dimensions, not summed")
+def rescaled_log_prob_scale_averaged(mean, log_std, pre_tanh, action_low, action_high):
+    log_scale = np.log((action_high - action_low) / 2.0)
+    return _rescaled_log_prob(mean, log_std, pre_tanh, 0.0) - log_scale.mean()

@@ -201,6 +201,32 @@ def cg_direct_solve(matrix, vector, iterations):
     return np.linalg.solve(matrix, vector)
 
 
+@bug("trpo-step-scaling", "square root missing: (2 delta / x^T F x) x")
+def step_scaling_no_sqrt(direction, fisher, max_kl):
+    return 2.0 * max_kl / (direction @ fisher @ direction) * direction
+
+
+@bug("trpo-step-scaling", "delta instead of 2 delta: sqrt(delta / x^T F x) x, half the KL model "
+                          "(the factor 1/2 of shs = x^T F x / 2 dropped)")
+def step_scaling_delta_not_two_delta(direction, fisher, max_kl):
+    return np.sqrt(max_kl / (direction @ fisher @ direction)) * direction
+
+
+@bug("trpo-step-scaling", "Euclidean radius: sqrt(2 delta / x^T x) x, F left out of the norm")
+def step_scaling_euclidean(direction, fisher, max_kl):
+    return np.sqrt(2.0 * max_kl / (direction @ direction)) * direction
+
+
+@bug("trpo-step-scaling", "ratio upside down: sqrt(x^T F x / (2 delta)) x")
+def step_scaling_inverted(direction, fisher, max_kl):
+    return np.sqrt((direction @ fisher @ direction) / (2.0 * max_kl)) * direction
+
+
+@bug("trpo-step-scaling", "the direction returned unscaled (no step-size rule)")
+def step_scaling_unscaled(direction, fisher, max_kl):
+    return direction.copy()
+
+
 def _line_search(parameters, full_step, surrogate, kl, max_kl, backtrack_ratio, max_backtracks,
                  check_kl=True, check_improvement=True, first=0, keep_last=False):
     start = surrogate(parameters)

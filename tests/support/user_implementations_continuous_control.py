@@ -5,6 +5,8 @@ The tests of the chapter assert that ``rlspec.check`` accepts each of them, thro
 wrappers a user would write to match the canonical signatures.
 """
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -100,3 +102,23 @@ def actor_loss_cleanrl_style(log_probs, q1, q2, alpha):
     alpha = alpha.detach()  # CleanRL keeps alpha = log_alpha.exp().item()
     min_qf_pi = torch.min(q1, q2)
     return ((alpha * log_probs) - min_qf_pi).mean()
+
+
+def td3_actor_loss_authors_style(q1, q2):
+    """The authors' TD3 code: -critic.Q1(state, actor(state)).mean(); q2 is never computed."""
+    return -q1.mean()
+
+
+def rescaling_cleanrl_style(pre_tanh, action_low, action_high):
+    """CleanRL's action_scale * tanh(u) + action_bias, in torch."""
+    scale, bias = (_t(action_high) - _t(action_low)) / 2.0, (_t(action_high) + _t(action_low)) / 2.0
+    return (torch.tanh(_t(pre_tanh)) * scale + bias).numpy()
+
+
+def rescaled_log_prob_torch(mean, log_std, pre_tanh, action_low, action_high):
+    """torch.distributions' Normal, minus log(scale (1 - tanh(u)^2)) written stably."""
+    u = _t(pre_tanh)
+    normal = torch.distributions.Normal(_t(mean), torch.exp(_t(log_std)))
+    scale = (_t(action_high) - _t(action_low)) / 2.0
+    log_jacobian = torch.log(scale) + 2.0 * (math.log(2.0) - u - torch.nn.functional.softplus(-2.0 * u))
+    return (normal.log_prob(u) - log_jacobian).sum(dim=1).numpy()

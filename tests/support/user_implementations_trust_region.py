@@ -172,3 +172,15 @@ def spinning_up_line_search(parameters, full_step, surrogate, kl, max_kl, backtr
         if kl(trial) <= max_kl and surrogate(trial) > old_value:
             return trial
     return parameters
+
+
+def baselines_full_step(stepdir, fisher_vector_product, max_kl):
+    """OpenAI baselines' TRPO: shs = x^T F x / 2, lm = sqrt(shs / max_kl), full step x / lm."""
+    shs = 0.5 * stepdir.dot(fisher_vector_product(stepdir))
+    lm = np.sqrt(shs / max_kl)
+    return stepdir / lm
+
+
+def baselines_full_step_on_a_matrix(direction, fisher, max_kl):
+    """The adapter that `rlspec list checks` suggests for code taking a Fisher-vector product."""
+    return baselines_full_step(direction, lambda v: fisher @ v, max_kl)

@@ -31,7 +31,8 @@ from rlspec.toy_mdps import strategies
 EPS = accuracy.EPS
 
 TRPO_CHAPTER = {"trpo.surrogate", "trpo.monotonic-improvement", "trpo.kl-constraint",
-                "trpo.fisher-vector-product", "trpo.conjugate-gradient", "trpo.line-search"}
+                "trpo.fisher-vector-product", "trpo.conjugate-gradient", "trpo.step-scaling",
+                "trpo.line-search"}
 
 
 
@@ -350,6 +351,101 @@ def test_cg_accepts_a_matrix_vector_function_and_rejects_an_indefinite_matrix():
         trpo.conjugate_gradient(np.diag([1.0, -1.0]), [0.0, 1.0], 2)
 
 
+# -------------------------------------------------------------------------- step scaling
+
+@st.composite
+def scaling_problems(draw):
+    """F = H diag(lambda) H (exact dyadic entries, eigenvalues 1/4 .. 16, so kappa <= 64), a
+    nonzero direction of multiples of 1/4, and a KL radius."""
+    size = draw(st.integers(1, 4))
+    eigenvalues = draw(st.lists(st.sampled_from([0.25, 1.0, 4.0, 16.0]), min_size=size, max_size=size))
+    h = _householder(size, draw(st.sampled_from([s for s in (1, 2, 4) if s <= size])))
+    fisher = h @ np.diag(np.array(eigenvalues)) @ h
+    direction = np.array(draw(st.lists(st.integers(-12, 12), min_size=size, max_size=size))) / 4.0
+    if not direction.any():
+        direction[0] = 0.25
+    return direction, fisher, draw(st.sampled_from([0.01, 0.05, 0.001, 0.1, 1.0]))
+
+
+def _step_tolerance(direction, fisher):
+    """Relative error of a float64 step sqrt(2 delta / x^T F x) x: the dot products x^T (F x)
+    are within (2n) eps |x|^T |F| |x| of exact (Higham 2002, §3.1), the square root, the
+    division and the product add a few eps; SAFETY covers the constants."""
+    size = len(direction)
+    curvature = float(direction @ fisher @ direction)
+    magnitude = float(np.abs(direction) @ np.abs(fisher) @ np.abs(direction))
+    return accuracy.SAFETY * EPS * ((2 * size) * magnitude / curvature + 4)
+
+
+@pytest.mark.spec("trpo.step-scaling")
+@given(scaling_problems())
+@example((np.array([1.0, 1.0]), np.diag([1.0, 2.0]), 0.25))
+def test_step_scaling_oracles_agree(problem):
+    """The closed form sqrt(2 delta / x^T F x) x (exact curvature, 50-digit root) and the
+    root of (1/2) (t x)^T F (t x) = delta found by mpmath's secant method agree to rounding."""
+    closed_form = oracle.full_step_high_precision(*problem)
+    root = oracle.full_step_by_root_finding(*problem)
+    np.testing.assert_allclose(root, closed_form, rtol=2 * EPS, atol=0)
+
+
+@pytest.mark.spec("trpo.step-scaling")
+@given(scaling_problems())
+@example((np.array([1.0, 1.0]), np.diag([1.0, 2.0]), 0.25))
+def test_full_step_matches_the_high_precision_oracle(problem):
+    direction, fisher, max_kl = problem
+    expected = oracle.full_step_high_precision(*problem)
+    got = trpo.scale_step_to_kl_radius(direction, fisher, max_kl)
+    np.testing.assert_allclose(got, expected, rtol=_step_tolerance(direction, fisher), atol=0)
+
+
+@pytest.mark.spec("trpo.step-scaling")
+@given(scaling_problems())
+def test_full_step_puts_the_quadratic_kl_model_on_the_radius(problem):
+    """(1/2) Delta^T F Delta = delta, evaluated exactly on the float step.  A relative error e
+    per entry of Delta moves the model by at most 2 e kappa(F) relative (with
+    Delta^T F Delta >= lambda_min |Delta|^2), plus e^2."""
+    direction, fisher, max_kl = problem
+    step = trpo.scale_step_to_kl_radius(direction, fisher, max_kl)
+    model = float(oracle.quadratic_kl_model(step, fisher))
+    error = _step_tolerance(direction, fisher)
+    bound = (2 * error * np.linalg.cond(fisher) + error ** 2) * max_kl
+    assert abs(model - max_kl) <= bound
+    assert np.all(np.sign(step) == np.sign(direction))  # along x, not against it
+
+
+@pytest.mark.spec("trpo.step-scaling", "trpo.conjugate-gradient")
+@given(spd_with_known_spectrum(), st.integers(1, 5))
+def test_every_cg_iterate_has_x_f_x_equal_to_g_x(problem, iterations):
+    """Galerkin orthogonality: g - F x_k is orthogonal to the Krylov space holding x_k, so
+    x_k^T F x_k = g^T x_k exactly for converged and unconverged iterates alike (CG run in
+    Fractions), and dividing by g^T x gives the same step for CG's output."""
+    matrix, vector, _ = problem
+    exact_matrix, exact_vector = to_fractions(matrix), to_fractions(vector)
+    x = trpo.conjugate_gradient(exact_matrix, exact_vector, iterations, residual_tolerance=0)
+    assert x.dot(exact_matrix.dot(x)) == exact_vector.dot(x)
+
+
+@pytest.mark.spec("trpo.step-scaling")
+def test_x_f_x_and_g_x_differ_off_the_krylov_iterates():
+    """For a direction CG would not return (here g itself, F = diag(1, 2), g = (1, 1)),
+    g^T x = 2 but x^T F x = 3: a step divided by g^T x overshoots the radius by 3/2."""
+    fisher, gradient = np.diag([1.0, 2.0]), np.array([1.0, 1.0])
+    assert gradient @ gradient == 2.0 and gradient @ fisher @ gradient == 3.0
+    step = trpo.scale_step_to_kl_radius(gradient, fisher, 0.25)
+    assert float(oracle.quadratic_kl_model(step, fisher)) == pytest.approx(0.25, rel=1e-15)
+
+
+@pytest.mark.spec("trpo.step-scaling")
+def test_step_scaling_accepts_a_fisher_vector_function_and_rejects_a_null_direction():
+    fisher = np.array([[1.0, 1.0], [1.0, 1.0]])
+    np.testing.assert_allclose(trpo.scale_step_to_kl_radius([1.0, -3.0], lambda v: fisher @ v, 0.05),
+                               trpo.scale_step_to_kl_radius([1.0, -3.0], fisher, 0.05), rtol=1e-15)
+    with pytest.raises(rlspec.validation.InvalidInputError, match="null space"):
+        trpo.scale_step_to_kl_radius([1.0, -1.0], fisher, 0.05)
+    with pytest.raises(rlspec.validation.InvalidInputError, match="max_kl"):
+        trpo.scale_step_to_kl_radius([1.0, 0.0], fisher, 0.0)
+
+
 # --------------------------------------------------------------------------- line search
 
 def _two_action_terms(step, fraction):
@@ -447,6 +543,7 @@ def _bandit(kind, old_logits, advantages):
     ("mean-kl", user.scipy_mean_kl),
     ("fisher-vector-product", user.autograd_fisher_vector_product),
     ("conjugate-gradient", user.baselines_cg_on_a_matrix),
+    ("trpo-step-scaling", user.baselines_full_step_on_a_matrix),
     ("trpo-line-search", user.spinning_up_line_search),
 ], ids=lambda value: value if isinstance(value, str) else value.__name__)
 def test_correct_user_implementation_passes(name, candidate):
@@ -480,6 +577,10 @@ MUTANTS = {
          bugs._cg(matrix, vector, iterations, steepest=True)),
     "test_cg_matches_the_krylov_iterates": ("conjugate_gradient", bugs.cg_beta_swapped),
     "test_line_search_accepts_only_feasible_improving_steps": ("backtracking_line_search", bugs.line_search_no_kl),
+    "test_full_step_matches_the_high_precision_oracle": ("scale_step_to_kl_radius",
+                                                         bugs.step_scaling_delta_not_two_delta),
+    "test_full_step_puts_the_quadratic_kl_model_on_the_radius": ("scale_step_to_kl_radius",
+                                                                 bugs.step_scaling_no_sqrt),
 }
 
 
