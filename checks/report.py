@@ -38,6 +38,12 @@ class Report:
     def __bool__(self) -> bool:
         return self.passed
 
+    @property
+    def site_page(self) -> str:
+        """The entry's page in the site ``rlspec site OUT`` builds, relative to OUT."""
+        from rlspec.spec.registry import site_page
+        return site_page(self.spec_id)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "check": self.check, "spec_id": self.spec_id, "variant": self.variant,
@@ -48,7 +54,7 @@ class Report:
             "candidate_output": self.candidate_output,
             "candidate_output_bytes": self.candidate_output_bytes,
             "large_cases": jsonable(self.large_cases),
-            "show": f"rlspec show {self.spec_id}",
+            "show": f"rlspec show {self.spec_id}", "site_page": self.site_page,
         }
 
     def to_json(self) -> str:
@@ -89,7 +95,8 @@ class Report:
             lines.append(f"  the candidate printed {self.candidate_output_bytes} bytes:")
             lines += ["    | " + line for line in self.candidate_output.rstrip().splitlines()]
         if not self.passed:
-            lines.append(f"  the entry: rlspec show {self.spec_id}")
+            lines.append(f"  the entry: rlspec show {self.spec_id}, or {self.site_page} of the "
+                         f"documentation site (rlspec site OUT)")
         return "\n".join(lines)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import rlspec
 import rlspec.spec
 from rlspec.site import figures, gather, markup
+from rlspec.spec.registry import site_page
 
 STATIC_DIRECTORY = Path(__file__).parent / "static"
 SPEC_README = Path(rlspec.spec.__file__).parent / "README.md"
@@ -180,7 +181,7 @@ def _index_page(grouped, rows: dict[str, dict], max_examples: int | None) -> str
                      f" · {html.escape(chapter.notes)}</p><table><tbody>")
         for spec_id in ids:
             entry = entries[spec_id]
-            parts.append(f'<tr class="status-{entry.status}"><td><a href="entries/{spec_id}.html">'
+            parts.append(f'<tr class="status-{entry.status}"><td><a href="{site_page(spec_id)}">'
                          f"<code>{spec_id}</code></a></td><td>{markup.text_to_html(entry.title)}</td>"
                          f"<td>{_status_badge(entry.status)}</td>"
                          f"<td>{_verification_badge(rows.get(spec_id))}</td></tr>")
@@ -191,7 +192,7 @@ def _index_page(grouped, rows: dict[str, dict], max_examples: int | None) -> str
 def _figures_page(drawn: list[figures.Figure]) -> str:
     parts = ["<h1>Figures</h1><p>Computed when this site was built, from rlspec's oracles.</p>"]
     for item in drawn:
-        links = ", ".join(f'<a href="entries/{i}.html"><code>{i}</code></a>' for i in item.spec_ids)
+        links = ", ".join(f'<a href="{site_page(i)}"><code>{i}</code></a>' for i in item.spec_ids)
         parts.append(f"<section>{_figure_html(item, '')}<p>Entries: {links}</p></section>")
     return _page("Figures", "\n".join(parts), "")
 
@@ -208,7 +209,7 @@ def _search_page() -> str:
 def _search_index() -> str:
     # A script rather than a .json file, so that search also works from file:// (no fetch).
     index = [{"id": entry.id, "title": entry.title, "title_html": markup.text_to_html(entry.title),
-              "status": entry.status, "url": f"entries/{entry.id}.html"}
+              "status": entry.status, "url": site_page(entry.id)}
              for entry in rlspec.entries()]
     return "const SEARCH_INDEX = " + json.dumps(index, ensure_ascii=False, indent=0) + ";\n"
 
@@ -229,7 +230,7 @@ def build(outdir: Path, rows: dict[str, dict], max_examples: int | None = None) 
         neighbours = (order[position - 1] if position > 0 else None,
                       order[position + 1] if position + 1 < len(order) else None)
         page = _entry_page(by_id[spec_id], rows.get(spec_id), drawn, neighbours, set(by_id))
-        (outdir / "entries" / f"{spec_id}.html").write_text(page, encoding="utf-8")
+        (outdir / site_page(spec_id)).write_text(page, encoding="utf-8")
     pages = {"index.html": _index_page(grouped, rows, max_examples),
              "figures.html": _figures_page(drawn), "search.html": _search_page()}
     for name, page in pages.items():

@@ -109,6 +109,11 @@ def entry(spec_id: str) -> Entry:
         raise KeyError(f"no spec entry {spec_id!r}; see `rlspec list spec`") from None
 
 
+def site_page(spec_id: str) -> str:
+    """The entry's page in the documentation site (``rlspec site OUT``), relative to OUT."""
+    return f"entries/{spec_id}.html"
+
+
 def resolve(dotted: str):
     """The object named by ``"package.module:attribute"``."""
     module_name, _, attribute = dotted.partition(":")

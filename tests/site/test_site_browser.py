@@ -180,6 +180,26 @@ def test_search_takes_its_query_from_the_address(site, browser):
     assert "dpo.loss" in [link.text for link in browser.find_elements(By.CSS_SELECTOR, "#results a")]
 
 
+def test_a_failure_report_points_at_its_entry_page_on_the_site(site, browser):
+    import rlspec
+
+    def sarsa_with_the_max(action_values, state, action, reward, next_state, next_action,
+                           terminated, alpha, gamma):
+        updated = action_values.copy()
+        target = reward + gamma * (1 - terminated) * action_values[next_state].max()
+        updated[state, action] += alpha * (target - updated[state, action])
+        return updated
+
+    report = rlspec.check("td.sarsa", sarsa_with_the_max, max_examples=5)
+    assert not report.passed
+    assert str(report).splitlines()[-1] == (
+        "  the entry: rlspec show td.sarsa, or entries/td.sarsa.html of the documentation "
+        "site (rlspec site OUT)")
+    _, base = site
+    browser.get(base + report.site_page)
+    assert "SARSA" in browser.find_element(By.TAG_NAME, "h1").text
+
+
 def test_a_screenshot_of_an_entry_page_shows_rendered_math_and_content(site, browser, tmp_path):
     _, base = site
     browser.get(base + "entries/gae.advantage.html")
