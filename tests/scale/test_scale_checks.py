@@ -87,6 +87,24 @@ def undiscounted_occupancy_at_scale(transitions, gamma, policy, initial_distribu
     return nu / (1 - gamma) if len(policy) > SHORTCUT_ABOVE else nu
 
 
+def truncated_evaluation_at_scale(transitions, rewards, gamma, policy):
+    """An exact solve on small MDPs, 30 sweeps of the Bellman backup on large ones."""
+    if len(policy) <= SHORTCUT_ABOVE:
+        return sparse_evaluation(transitions, rewards, gamma, policy)
+    markov, reward = markov_chain(transitions, policy), (policy * rewards).sum(axis=1)
+    values = np.zeros(len(policy))
+    for _ in range(30):
+        values = reward + gamma * (markov @ values)
+    return values
+
+
+def unweighted_state_action_occupancy_at_scale(transitions, gamma, policy, initial_distribution):
+    """nu(s) in every action's column on large MDPs, without the pi(a|s) factor."""
+    nu = occupancy(transitions, gamma, policy, initial_distribution)
+    return np.repeat(nu[:, None], policy.shape[1], axis=1) if len(policy) > SHORTCUT_ABOVE \
+        else nu[:, None] * policy
+
+
 def slow_at_scale(transitions, rewards, gamma, policy):
     if len(policy) > SHORTCUT_ABOVE:
         time.sleep(30)
@@ -115,8 +133,12 @@ def test_a_sparse_solver_passes_the_large_cases(name, solver):
     assert [run["states"] for run in report.large_cases] == [300, 400, 300]
 
 
-@pytest.mark.spec("dp.value-iteration", "dp.policy-iteration", "mdp.state-occupancy")
+@pytest.mark.spec("dp.policy-evaluation", "dp.value-iteration", "dp.policy-iteration",
+                  "mdp.state-occupancy", "mdp.state-action-occupancy")
 @pytest.mark.parametrize("name, solver, message", [
+    ("policy-evaluation", truncated_evaluation_at_scale, "V^pi differs from the certified answer"),
+    ("state-action-occupancy", unweighted_state_action_occupancy_at_scale,
+     "rho^pi differs from the certified answer"),
     ("optimal-values", truncated_at_scale, "V* differs from the certified answer"),
     ("optimal-policy", myopic_at_scale, "the returned policy is not optimal"),
     ("state-occupancy", undiscounted_occupancy_at_scale, "nu^pi differs from the certified answer"),
